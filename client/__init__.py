@@ -1,0 +1,1 @@
+"""alinea client: a typed gRPC client and the `alinea` command line."""

@@ -1,0 +1,1 @@
+"""Model directories, and the tools that build and convert them."""

@@ -1,0 +1,1 @@
+"""alinea server: the translation pipeline, the model registry and the gRPC service."""
