@@ -129,17 +129,19 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("name", "source_language_code", "target_language_code", "default", "quantization", "description")
+    __slots__ = ("name", "source_language_code", "target_language_code", "default", "quantization", "description", "test_only")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     TARGET_LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_FIELD_NUMBER: _ClassVar[int]
     QUANTIZATION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TEST_ONLY_FIELD_NUMBER: _ClassVar[int]
     name: str
     source_language_code: str
     target_language_code: str
     default: bool
     quantization: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., source_language_code: _Optional[str] = ..., target_language_code: _Optional[str] = ..., default: _Optional[bool] = ..., quantization: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    test_only: bool
+    def __init__(self, name: _Optional[str] = ..., source_language_code: _Optional[str] = ..., target_language_code: _Optional[str] = ..., default: _Optional[bool] = ..., quantization: _Optional[str] = ..., description: _Optional[str] = ..., test_only: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,78 @@
+"""SentencePiece on both sides, keeping track of where every piece lies.
+
+Alignment needs each subword's character span: on the source side
+SentencePiece reports UTF-8 byte offsets into the original text (its
+normalisation, e.g. NFKC of "ﬁ", is undone by those offsets), which we turn
+into code points; on the target side we rebuild the text from the pieces
+ourselves, so each piece's span is known by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sentencepiece as spm
+
+from alinea.server.records import Span
+
+EOS = "</s>"
+UNK = "<unk>"
+_SPACE = "\u2581"  # SentencePiece's word-boundary mark
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Subword tokens of one text, and each token's span in that text."""
+
+    tokens: list[str]
+    spans: list[Span]
+
+
+class SourceTokenizer:
+    def __init__(self, model_file: Path):
+        self._sp = spm.SentencePieceProcessor(model_file=str(model_file))
+
+    def encode(self, text: str) -> Pieces:
+        proto = self._sp.encode(text, return_type="proto")
+        byte_to_char = _byte_to_char_offsets(text)
+        tokens, spans = [], []
+        for piece in proto.pieces:
+            tokens.append(UNK if piece.id == self._sp.unk_id() else piece.piece)
+            spans.append(Span(byte_to_char[piece.begin], byte_to_char[piece.end]))
+        return Pieces(tokens, spans)
+
+
+class TargetDetokenizer:
+    """Pieces back to text: what SentencePiece's decode does, with spans."""
+
+    def __init__(self, model_file: Path):
+        self._sp = spm.SentencePieceProcessor(model_file=str(model_file))
+
+    def decode(self, tokens: list[str]) -> tuple[str, list[Span]]:
+        parts: list[str] = []
+        spans: list[Span] = []
+        length = 0
+        for token in tokens:
+            surface = "\u2047" if token == UNK else token.replace(_SPACE, " ")
+            if length == 0:
+                surface = surface.lstrip(" ")
+            parts.append(surface)
+            # A piece's span covers its characters, not the space before it.
+            lead = len(surface) - len(surface.lstrip(" "))
+            spans.append(Span(length + lead, length + len(surface)))
+            length += len(surface)
+        text = "".join(parts)
+        stripped = text.rstrip(" ")
+        if len(stripped) != len(text):
+            spans = [Span(min(s.start, len(stripped)), min(s.end, len(stripped))) for s in spans]
+        return stripped, spans
+
+
+def _byte_to_char_offsets(text: str) -> list[int]:
+    """offsets[b] = code-point index of UTF-8 byte b (and len(text) at the end)."""
+    offsets: list[int] = []
+    for i, char in enumerate(text):
+        offsets.extend([i] * len(char.encode("utf-8")))
+    offsets.append(len(text))
+    return offsets
