@@ -62,6 +62,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     options = Options(beam_size=args.beam_size, word_alignment=False if args.no_alignment else None)
     failures = 0
     with TranslationClient(args.server, timeout=args.timeout) as client:
+        if not _wait(client, args):
+            return 1
         test_only = _test_only_models(client, args.server)
         if test_only is None:
             return 1
@@ -96,6 +98,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _wait(client: TranslationClient, args: argparse.Namespace) -> bool:
+    """Give a server that is still starting `--wait` seconds to come up."""
+    if args.wait <= 0:
+        return True
+    try:
+        client.wait_until_ready(args.wait)
+    except grpc.FutureTimeoutError:
+        print(f"alinea: server {args.server} did not come up within {args.wait:g}s", file=sys.stderr)
+        return False
+    return True
+
+
 def _test_only_models(client: TranslationClient, server: str) -> set[str] | None:
     """Names of the server's random-weight models (None, after saying why, if it cannot be asked)."""
     try:
@@ -107,6 +121,8 @@ def _test_only_models(client: TranslationClient, server: str) -> set[str] | None
 
 def cmd_models(args: argparse.Namespace) -> int:
     with TranslationClient(args.server, timeout=args.timeout) as client:
+        if not _wait(client, args):
+            return 1
         try:
             models = client.list_models(args.source_language or "", args.target_language or "")
         except grpc.RpcError as exc:
@@ -131,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default=DEFAULT_TARGET, help="server address [ALINEA_SERVER] (default %(default)s)")
     common.add_argument("--timeout", type=float, default=600.0, help="seconds per call (default %(default)s)")
+    common.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for a server that is still starting (default: don't wait)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     translate = sub.add_parser("translate", parents=[common], help="translate text files")

@@ -56,6 +56,10 @@ class TranslationClient:
     def close(self) -> None:
         self._channel.close()
 
+    def wait_until_ready(self, timeout: float) -> None:
+        """Block until the server accepts connections; grpc.FutureTimeoutError after `timeout` seconds."""
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
     @staticmethod
     def request(
         text: str,

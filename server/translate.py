@@ -28,6 +28,8 @@ class TranslatorSettings:
     # Sentences per CTranslate2 batch; a request's sentences are sorted by
     # length and split into batches of at most this many.
     max_batch_size: int = 32
+    # Target pieces per sentence at most (Marian models have 512 positions).
+    max_decoding_length: int = 512
 
 
 class Translator:
@@ -45,17 +47,18 @@ class Translator:
         """Translate tokenized sentences (each ending with </s>) in one CTranslate2 call."""
         if not batch:
             return []
-        longest = max(len(tokens) for tokens in batch)
         results = self._ct2.translate_batch(
             batch,
             beam_size=beam_size,
             max_batch_size=self.settings.max_batch_size,
             return_scores=True,
             return_attention=attention,
-            # Generous room for the translation; sentences are kept short
-            # enough upstream that nothing is ever truncated.
+            # Sentences are kept short enough upstream that nothing is ever
+            # truncated. The decoding limit is fixed, not relative to the
+            # batch's longest sentence, so a sentence translates the same
+            # whatever it is batched with.
             max_input_length=0,
-            max_decoding_length=min(2 * longest + 16, 1024),
+            max_decoding_length=self.settings.max_decoding_length,
             repetition_penalty=1.0,
         )
         return [

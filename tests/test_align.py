@@ -1,0 +1,45 @@
+from alinea.server.align import align, words
+from alinea.server.records import Span
+
+
+def spans(text: str, parts: list[str]) -> list[Span]:
+    out, cursor = [], 0
+    for part in parts:
+        start = text.index(part, cursor)
+        out.append(Span(start, start + len(part)))
+        cursor = start + len(part)
+    return out
+
+
+def test_words_split_punctuation_and_keep_inner_hyphens():
+    text = "L’Otan, vis-à-vis de Pékin."
+    assert [s.of(text) for s in words(text)] == ["L’Otan", ",", "vis-à-vis", "de", "Pékin", "."]
+
+
+def test_attention_argmax_becomes_word_links():
+    source = "Le chat dort."
+    target = "The cat sleeps."
+    source_pieces = spans(source, ["Le", "ch", "at", "dort", "."])
+    target_pieces = spans(target, ["The", "cat", "sle", "eps", "."])
+    # rows: target pieces; columns: source pieces + </s>
+    attention = [
+        [0.9, 0.0, 0.0, 0.0, 0.0, 0.1],
+        [0.0, 0.2, 0.7, 0.0, 0.0, 0.1],
+        [0.0, 0.0, 0.0, 0.8, 0.1, 0.1],
+        [0.1, 0.0, 0.0, 0.6, 0.2, 0.1],
+        [0.0, 0.0, 0.0, 0.1, 0.8, 0.1],
+    ]
+    links = align(source, source_pieces, target, target_pieces, attention)
+    pairs = [(a.source.of(source), a.target.of(target)) for a in links]
+    assert pairs == [("Le", "The"), ("chat", "cat"), ("dort", "sleeps"), (".", ".")]
+
+
+def test_eos_column_is_never_linked():
+    source, target = "Oui", "Yes"
+    links = align(source, [Span(0, 3)], target, [Span(0, 3)], [[0.1, 0.9]])
+    assert [(a.source.of(source), a.target.of(target)) for a in links] == [("Oui", "Yes")]
+
+
+def test_nothing_to_align():
+    assert align("", [], "Yes", [Span(0, 3)], [[1.0]]) == ()
+    assert align("Oui", [Span(0, 3)], "Yes", [Span(0, 3)], []) == ()
