@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -142,6 +143,146 @@ def _print_models(models, out: TextIO) -> None:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
 
 
+DEFAULT_TESTSETS = Path("tests/quality/testsets.json")
+DEFAULT_BASELINES = Path("tests/quality/baselines")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        from alinea.client import evaluate
+    except ImportError as exc:  # sacrebleu comes with alinea[server]
+        print(f"alinea eval needs sacrebleu: pip install 'alinea[server]' ({exc})", file=sys.stderr)
+        return 2
+    if args.compare:
+        return _compare(evaluate, args)
+    try:
+        testsets = _testsets(evaluate, args)
+    except (ValueError, OSError) as exc:
+        print(f"alinea eval: {exc}", file=sys.stderr)
+        return 2
+    if args.hypotheses and len(testsets) != 1:
+        print("alinea eval: --hypotheses scores one test set; pick it with --testset NAME", file=sys.stderr)
+        return 2
+
+    reports = []
+    with TranslationClient(args.server, timeout=args.timeout) as client:
+        translate = None
+        for testset in testsets:
+            if args.hypotheses:
+                hypotheses, model = testset.units(args.hypotheses), args.model or "hypotheses"
+            else:
+                if translate is None:
+                    translate = (
+                        evaluate.in_process_translator(args.model_dir, args.model)
+                        if args.in_process
+                        else evaluate.server_translator(client, args.model)
+                    )
+                try:
+                    hypotheses, model = evaluate.translate_testset(testset, translate)
+                except (grpc.RpcError, RuntimeError) as exc:
+                    detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.RpcError) else str(exc)
+                    print(f"alinea eval: {testset.name}: {detail}", file=sys.stderr)
+                    return 1
+            try:
+                reports.append(evaluate.score(testset, hypotheses, model))
+            except ValueError as exc:
+                print(f"alinea eval: {exc}", file=sys.stderr)
+                return 2
+            if args.output_dir:
+                args.output_dir.mkdir(parents=True, exist_ok=True)
+                (args.output_dir / f"{testset.name}.hyp").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+
+    _print_reports(reports, sys.stdout)
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.update_baseline:
+        for report in reports:
+            print(f"baseline written: {evaluate.save_baseline(report, args.baselines)}")
+    if not args.check:
+        return 0
+    tolerances = {"BLEU": args.tolerance_bleu, "chrF": args.tolerance_chrf, "chrF++": args.tolerance_chrf,
+                  "entities": args.tolerance_entities}
+    failed = False
+    for testset, report in zip(testsets, reports):
+        baseline = evaluate.load_baseline(args.baselines, report.model, report.testset)
+        if baseline is None:
+            print(f"FAIL {report.testset}: no baseline for model {report.model} in {args.baselines}; "
+                  "record one with --update-baseline")
+            failed = True
+            continue
+        regressions = evaluate.check(report, baseline, tolerances)
+        for regression in regressions:
+            print(f"FAIL {regression}")
+        if regressions:
+            failed = True
+            _print_drops(evaluate.worst_drops(testset, baseline.hypotheses, report.hypotheses, args.worst), sys.stdout)
+        else:
+            print(f"ok   {report.testset}: within tolerance of the baseline")
+    return 1 if failed else 0
+
+
+def _testsets(evaluate, args: argparse.Namespace):
+    if args.source or args.reference:
+        if not (args.source and args.reference):
+            raise ValueError("--source and --reference go together")
+        return [evaluate.TestSet(args.name or args.source.stem, args.source, args.reference, args.level,
+                                 args.source_language, args.target_language)]
+    manifest = args.testsets or DEFAULT_TESTSETS
+    if not manifest.is_file():
+        raise ValueError(f"no test set manifest at {manifest}: pass --testsets FILE or --source/--reference")
+    testsets = evaluate.load_testsets(manifest)
+    if args.testset:
+        chosen = [t for t in testsets if t.name in args.testset]
+        unknown = set(args.testset) - {t.name for t in chosen}
+        if unknown:
+            raise ValueError(f"unknown test sets {sorted(unknown)}; {manifest} has {[t.name for t in testsets]}")
+        testsets = chosen
+    return testsets
+
+
+def _print_reports(reports, out: TextIO) -> None:
+    header = ("test set", "model", "units", "BLEU", "chrF", "chrF++", "entities")
+    rows = [header]
+    for r in reports:
+        entities = "" if r.entity_preservation is None else f"{100 * r.entity_preservation:.1f}%"
+        rows.append((r.testset, r.model, str(r.units), *(f"{r.scores[m].score:.2f}" for m in ("BLEU", "chrF", "chrF++")), entities))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+    if reports:
+        out.write("signatures:\n")
+        for metric, result in reports[0].scores.items():
+            out.write(f"  {metric}: {result.signature}\n")
+
+
+def _print_drops(drops, out: TextIO) -> None:
+    if drops:
+        out.write("  segments whose chrF fell most (baseline → now):\n")
+    for d in drops:
+        out.write(f"  #{d.index}  chrF {d.baseline_chrf} → {d.current_chrf}\n"
+                  f"    source:    {d.source}\n    reference: {d.reference}\n"
+                  f"    baseline:  {d.baseline}\n    now:       {d.current}\n")
+
+
+def _compare(evaluate, args: argparse.Namespace) -> int:
+    if not args.reference:
+        print("alinea eval --compare needs --reference", file=sys.stderr)
+        return 2
+    a, b = args.compare
+    try:
+        units = [evaluate.split_units(p.read_text(encoding="utf-8"), args.level) for p in (args.reference, a, b)]
+        results = evaluate.compare(*units, names=(str(a), str(b)), samples=args.bootstrap_samples)
+    except (OSError, ValueError) as exc:
+        print(f"alinea eval: {exc}", file=sys.stderr)
+        return 2
+    print(f"paired bootstrap resampling, {args.bootstrap_samples} samples; B = {b} against A = {a}")
+    for metric, (score_a, score_b, p_value, signature) in results.items():
+        verdict = "significant" if p_value is not None and p_value < 0.05 else "not significant"
+        print(f"  {metric:8} A {score_a:6.2f}  B {score_b:6.2f}  Δ {score_b - score_a:+6.2f}  p = {p_value:.4f} ({verdict})")
+        print(f"           {signature}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alinea", description="Translate files through an alinea server.")
     common = argparse.ArgumentParser(add_help=False)
@@ -166,6 +307,36 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("-s", "--source-language", help="only models from this language")
     models.add_argument("-t", "--target-language", help="only models into this language")
     models.set_defaults(run=cmd_models)
+
+    ev = sub.add_parser("eval", parents=[common], help="score translation quality (BLEU, chrF, chrF++) and gate on baselines",
+                        description="Translate test sets and score them with sacrebleu; --check fails when a score "
+                        "falls below its stored baseline by more than the tolerance.")
+    ev.add_argument("--testsets", type=Path, help=f"test set manifest (default {DEFAULT_TESTSETS})")
+    ev.add_argument("--testset", action="append", metavar="NAME", help="only this test set of the manifest; repeatable")
+    ev.add_argument("--source", type=Path, help="a source file to evaluate instead of a manifest")
+    ev.add_argument("--reference", type=Path, help="its reference (line- or paragraph-aligned)")
+    ev.add_argument("--level", choices=("sentence", "document"), default="sentence",
+                    help="sentence: line-aligned files; document: paragraph-aligned (default %(default)s)")
+    ev.add_argument("--name", help="test set name for --source (default: the file's stem)")
+    ev.add_argument("-s", "--source-language", default="fr")
+    ev.add_argument("-t", "--target-language", default="en")
+    ev.add_argument("--model", default="", help="model to evaluate (default: the server's default for the pair)")
+    ev.add_argument("--in-process", action="store_true", help="translate in this process instead of through --server")
+    ev.add_argument("--model-dir", type=Path, action="append", default=[], help="with --in-process: extra model directories")
+    ev.add_argument("--hypotheses", type=Path, help="score this existing output instead of translating")
+    ev.add_argument("--output-dir", type=Path, help="write each test set's hypotheses here")
+    ev.add_argument("--json", type=Path, help="write the scores and signatures as JSON")
+    ev.add_argument("--baselines", type=Path, default=DEFAULT_BASELINES, help="baseline folder (default %(default)s)")
+    ev.add_argument("--update-baseline", action="store_true", help="store these results as the baselines")
+    ev.add_argument("--check", action="store_true", help="exit 1 if a score fell below its baseline by more than the tolerance")
+    ev.add_argument("--tolerance-bleu", type=float, default=1.0, help="BLEU points (default %(default)s)")
+    ev.add_argument("--tolerance-chrf", type=float, default=1.0, help="chrF and chrF++ points (default %(default)s)")
+    ev.add_argument("--tolerance-entities", type=float, default=0.0, help="entity preservation rate, 0-1 (default %(default)s)")
+    ev.add_argument("--worst", type=int, default=5, help="segments to show that fell most (default %(default)s)")
+    ev.add_argument("--compare", nargs=2, type=Path, metavar=("OUT_A", "OUT_B"),
+                    help="paired bootstrap test of two outputs against --reference")
+    ev.add_argument("--bootstrap-samples", type=int, default=1000, help="for --compare (default %(default)s)")
+    ev.set_defaults(run=cmd_eval)
     return parser
 
 
