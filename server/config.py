@@ -1,89 +1,105 @@
-"""Server settings: one record, filled from flags, then environment, then defaults."""
+"""Server settings: one record, filled from flags, then environment, then defaults.
+
+Each field of ServerConfig is a flag (`--max-request-chars`) and an
+environment variable (`ALINEA_MAX_REQUEST_CHARS`); the flag wins. Adding a
+setting is adding a field.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "ALINEA_"
 
 
+def setting(default, help: str, flag: str | None = None):
+    return field(default=default, metadata={"help": help, "flag": flag})
+
+
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 50051
-    # Extra model directories, searched after the shipped models.
-    model_dirs: tuple[Path, ...] = ()
-    # Cores CTranslate2 uses per batch (0: all) and batches run at once.
-    intra_threads: int = 0
-    inter_threads: int = 1
-    beam_size: int = 4
-    # Largest document accepted, in characters (code points).
-    max_request_chars: int = 100_000
-    # Calls served at once; further calls get RESOURCE_EXHAUSTED.
-    max_concurrent_requests: int = 16
-    # Seconds given to running calls on SIGTERM.
-    grace_period: float = 30.0
-    log_level: str = "INFO"
-    # Also serve the models shipped in the package (models/).
-    shipped_models: bool = True
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(50051, "port; 0 picks a free one and prints it")
+    model_dirs: tuple[Path, ...] = setting(
+        (), f"a model directory, or a folder of them; repeatable (environment: '{os.pathsep}'-separated)", "--model-dir"
+    )
+    shipped_models: bool = setting(True, "serve only the --model-dir models, not those shipped with alinea")
+    intra_threads: int = setting(0, "CPU threads per translation batch, 0 for all cores", "--threads")
+    inter_threads: int = setting(1, "translation batches run in parallel")
+    beam_size: int = setting(4, "default beam size, 1-16")
+    max_request_chars: int = setting(100_000, "largest document accepted, in characters; larger ones get INVALID_ARGUMENT")
+    max_request_sentences: int = setting(5_000, "most sentences in one document; more get INVALID_ARGUMENT")
+    max_concurrent_requests: int = setting(16, "translation calls served at once; more get RESOURCE_EXHAUSTED")
+    max_queued_sentences: int = setting(
+        20_000, "sentences waiting for translation, all calls together; a call that would exceed it gets RESOURCE_EXHAUSTED"
+    )
+    max_batch_tokens: int = setting(2_048, "source tokens per CTranslate2 batch; sentences of concurrent calls share batches")
+    batch_wait_ms: float = setting(2.0, "milliseconds a batch waits for sentences of other calls before it starts")
+    grace_period: float = setting(30.0, "seconds running calls get to finish on SIGTERM")
+    log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.beam_size <= 16:
+            raise ValueError("beam size must be between 1 and 16")
+        for name in ("max_request_chars", "max_request_sentences", "max_concurrent_requests", "max_queued_sentences",
+                     "max_batch_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be positive")
+        if self.grace_period < 0 or self.batch_wait_ms < 0 or self.intra_threads < 0 or self.inter_threads < 1:
+            raise ValueError("grace-period, batch-wait-ms and threads must be >= 0, inter-threads >= 1")
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(ENV_PREFIX + name, default)
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
-def parse_args(argv: list[str] | None = None) -> ServerConfig:
-    d = ServerConfig()
-    p = argparse.ArgumentParser(
+def _env_name(f: dataclasses.Field) -> str:
+    return ENV_PREFIX + _flag(f)[2:].replace("-", "_").upper()
+
+
+def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> ServerConfig:
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
         prog="alinea-server",
-        description="Serve alinea.v1.Translation over gRPC. Every flag can also be set "
-        "through the environment variable shown in brackets.",
+        description="Serve alinea.v1.Translation over gRPC, with health checking and reflection. "
+        "Every flag can also be set by the environment variable shown in brackets.",
     )
-    p.add_argument("--host", default=_env("HOST", d.host), help="address to listen on [ALINEA_HOST] (default %(default)s)")
-    p.add_argument("--port", type=int, default=int(_env("PORT", str(d.port))),
-                   help="port; 0 picks a free one and prints it [ALINEA_PORT] (default %(default)s)")
-    p.add_argument("--model-dir", action="append", type=Path, default=None,
-                   help="a model directory, or a folder of them; repeatable [ALINEA_MODEL_DIR, "
-                   f"'{os.pathsep}'-separated]")
-    p.add_argument("--no-shipped-models", action="store_true",
-                   help="serve only the --model-dir models, not the ones shipped with alinea")
-    p.add_argument("--threads", type=int, default=int(_env("THREADS", str(d.intra_threads))),
-                   help="CPU threads per translation batch, 0 for all cores [ALINEA_THREADS] (default %(default)s)")
-    p.add_argument("--inter-threads", type=int, default=int(_env("INTER_THREADS", str(d.inter_threads))),
-                   help="translation batches run in parallel [ALINEA_INTER_THREADS] (default %(default)s)")
-    p.add_argument("--beam-size", type=int, default=int(_env("BEAM_SIZE", str(d.beam_size))),
-                   help="default beam size [ALINEA_BEAM_SIZE] (default %(default)s)")
-    p.add_argument("--max-request-chars", type=int, default=int(_env("MAX_REQUEST_CHARS", str(d.max_request_chars))),
-                   help="largest document accepted, in characters [ALINEA_MAX_REQUEST_CHARS] (default %(default)s)")
-    p.add_argument("--max-concurrent-requests", type=int,
-                   default=int(_env("MAX_CONCURRENT_REQUESTS", str(d.max_concurrent_requests))),
-                   help="calls served at once; more get RESOURCE_EXHAUSTED [ALINEA_MAX_CONCURRENT_REQUESTS] "
-                   "(default %(default)s)")
-    p.add_argument("--grace-period", type=float, default=float(_env("GRACE_PERIOD", str(d.grace_period))),
-                   help="seconds running calls get to finish on SIGTERM [ALINEA_GRACE_PERIOD] (default %(default)s)")
-    p.add_argument("--log-level", default=_env("LOG_LEVEL", d.log_level), help="[ALINEA_LOG_LEVEL] (default %(default)s)")
-    args = p.parse_args(argv)
+    for f in dataclasses.fields(ServerConfig):
+        env = _env_name(f)
+        help_text = f"{f.metadata['help']} [{env}]"
+        if isinstance(f.default, bool):
+            parser.add_argument("--no-" + _flag(f)[2:], dest=f.name, action="store_false", default=None, help=help_text)
+        elif isinstance(f.default, tuple):
+            parser.add_argument(_flag(f), dest=f.name, action="append", type=Path, default=None, metavar="PATH",
+                                help=help_text)
+        else:
+            parser.add_argument(_flag(f), dest=f.name, type=type(f.default), default=None,
+                                metavar=_flag(f)[2:].upper().replace("-", "_"), help=f"{help_text} (default {f.default})")
+    args = parser.parse_args(argv)
 
-    model_dirs = args.model_dir
-    if model_dirs is None:
-        model_dirs = [Path(x) for x in _env("MODEL_DIR", "").split(os.pathsep) if x]
-    if not 1 <= args.beam_size <= 16:
-        p.error("--beam-size must be between 1 and 16")
-    if args.max_request_chars < 1 or args.max_concurrent_requests < 1:
-        p.error("--max-request-chars and --max-concurrent-requests must be positive")
-    return ServerConfig(
-        host=args.host,
-        port=args.port,
-        model_dirs=tuple(model_dirs),
-        intra_threads=args.threads,
-        inter_threads=args.inter_threads,
-        beam_size=args.beam_size,
-        max_request_chars=args.max_request_chars,
-        max_concurrent_requests=args.max_concurrent_requests,
-        grace_period=args.grace_period,
-        log_level=args.log_level.upper(),
-        shipped_models=not args.no_shipped_models,
-    )
+    values = {}
+    for f in dataclasses.fields(ServerConfig):
+        value = getattr(args, f.name)
+        if value is None and _env_name(f) in environ:
+            raw = environ[_env_name(f)]
+            try:
+                if isinstance(f.default, bool):
+                    value = raw.strip().lower() in ("1", "true", "yes", "on")
+                elif isinstance(f.default, tuple):
+                    value = [Path(p) for p in raw.split(os.pathsep) if p]
+                else:
+                    value = type(f.default)(raw)
+            except ValueError:
+                parser.error(f"{_env_name(f)}={raw!r} is not a valid {type(f.default).__name__}")
+        if value is not None:
+            values[f.name] = tuple(value) if isinstance(f.default, tuple) else value
+    if "log_level" in values:
+        values["log_level"] = values["log_level"].upper()
+    try:
+        return ServerConfig(**values)
+    except ValueError as exc:
+        parser.error(str(exc))
