@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -29,7 +30,9 @@ from pathlib import Path
 from alinea.models.manifest import Manifest
 
 QUANTIZATIONS = ("int8", "int8_float32", "int16", "float32")
-_PAIR_IN_NAME = re.compile(r"opus-mt-([a-z]{2,3})-([a-z]{2,3})(?:$|[^a-z])")
+# Also the Tatoeba-Challenge names, "opus-mt-tc-big-fr-en"; multilingual ones
+# ("opus-mt-en-ROMANCE", "opus-mt-tc-bible-big-deu_eng_fra-en") name no pair.
+_PAIR_IN_NAME = re.compile(r"opus-mt-(?:tc-(?:[a-z]+-)*)?([a-z]{2,3})-([a-z]{2,3})(?![a-z_])")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,19 @@ def language_pair_from_name(name: str) -> tuple[str, str] | None:
     """('fr', 'en') for names like 'opus-mt-fr-en' or 'Helsinki-NLP/opus-mt-fr-en'."""
     match = _PAIR_IN_NAME.search(name.lower())
     return (match.group(1), match.group(2)) if match else None
+
+
+def _no_automatic_source_eos(model_dir: Path) -> None:
+    """Turn off CTranslate2's own </s> after each source sentence.
+
+    OpusMTConverter sets add_source_eos, TransformersConverter does not; the
+    pipeline ends every sentence with </s> itself, so an OPUS-MT model would
+    otherwise see two.
+    """
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["add_source_eos"] = False
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def convert(
@@ -87,14 +103,17 @@ def convert(
         else:
             raise FileNotFoundError(f"{source}: no such directory or .zip file")
         found = detect_input(source_dir)
+        for spm in ("source.spm", "target.spm"):
+            if not (source_dir / spm).is_file():
+                raise FileNotFoundError(f"{source_dir / spm} is missing: alinea tokenizes with SentencePiece")
         if found.kind == "transformers":
             converter = converters.TransformersConverter(str(source_dir))
         else:
             converter = converters.OpusMTConverter(str(source_dir))
         converter.convert(str(output_dir), quantization=quantization, force=True)
+        if found.kind == "opus-mt":
+            _no_automatic_source_eos(output_dir)
         for spm in ("source.spm", "target.spm"):
-            if not (source_dir / spm).is_file():
-                raise FileNotFoundError(f"{source_dir / spm} is missing: alinea tokenizes with SentencePiece")
             shutil.copyfile(source_dir / spm, output_dir / spm)
     manifest = Manifest(
         name=name or output_dir.name,
