@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from alinea.server.align import align
+from alinea.server.batcher import Batcher, Ticket
 from alinea.server.records import DocumentTranslation, Segment, Sentence, TranslationOptions
 from alinea.server.registry import LoadedModel
 from alinea.server.segment import DEFAULT_MAX_CHARS, cut_long, segment
 from alinea.server.tokenize import EOS, Pieces
+from alinea.server.translate import Hypothesis
 
 # Marian models have 512 positions; sentences longer than this many source
 # pieces are cut at soft points (never truncated) before translation.
@@ -32,14 +36,26 @@ class _Unit:
     pieces: Pieces | None  # None: copied verbatim
 
 
-class Pipeline:
-    def __init__(self, model: LoadedModel):
-        self.model = model
+class DocumentTooLong(ValueError):
+    """More sentences than the pipeline accepts in one document."""
 
-    def translate(self, text: str, options: TranslationOptions) -> DocumentTranslation:
-        """Translate a whole document; all its sentences go to CTranslate2 in one call."""
-        units = self._prepare(text)
-        segments = self._translate_units(units, options)
+
+class Pipeline:
+    """Translate documents with one model; sentences go through a shared Batcher.
+
+    `timeout` bounds the wait for translations (TimeoutError after it); a
+    cancelled `ticket`, or a consumer that stops iterating, drops the
+    document's sentences still queued.
+    """
+
+    def __init__(self, model: LoadedModel, batcher: Batcher | None = None, max_sentences: int | None = None):
+        self.model = model
+        self.batcher = batcher or Batcher(model.translator, name=model.manifest.name)
+        self.max_sentences = max_sentences
+
+    def translate(self, text: str, options: TranslationOptions, ticket: Ticket | None = None,
+                  timeout: float | None = None) -> DocumentTranslation:
+        segments = list(self.iter_segments(text, options, ticket, timeout))
         return DocumentTranslation(
             model=self.model.manifest.name,
             source_language=self.model.manifest.source_language,
@@ -48,11 +64,37 @@ class Pipeline:
             translated_text=assemble(text, segments),
         )
 
-    def iter_segments(self, text: str, options: TranslationOptions, chunk_size: int = 8) -> Iterator[Segment]:
-        """Yield segments in order, translating `chunk_size` sentences at a time."""
+    def iter_segments(self, text: str, options: TranslationOptions, ticket: Ticket | None = None,
+                      timeout: float | None = None) -> Iterator[Segment]:
+        """Segments in order, each as soon as it and those before it are translated."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         units = self._prepare(text)
-        for i in range(0, len(units), chunk_size):
-            yield from self._translate_units(units[i : i + chunk_size], options)
+        ticket = ticket or Ticket()
+        # Identical sentences in a document are translated once.
+        distinct: dict[tuple[str, ...], int] = {}
+        for unit in units:
+            if unit.pieces is not None:
+                distinct.setdefault(tuple(unit.pieces.tokens), len(distinct))
+        futures = self.batcher.submit(
+            [[*tokens, EOS] for tokens in distinct],
+            beam_size=options.beam_size,
+            attention=options.word_alignment,
+            ticket=ticket,
+        )
+        try:
+            for unit in units:
+                if unit.pieces is None:
+                    s = unit.sentence
+                    yield Segment(s.index, s.paragraph, s.span, s.text, s.text, copied=True)
+                    continue
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    hypothesis = futures[distinct[tuple(unit.pieces.tokens)]].result(timeout=remaining)
+                except FutureTimeout:
+                    raise TimeoutError(f"translation did not finish within {timeout:g}s") from None
+                yield self._segment(unit, hypothesis, options)
+        finally:
+            ticket.cancel()  # whatever is still queued for this document is no longer wanted
 
     def _prepare(self, text: str) -> list[_Unit]:
         units: list[_Unit] = []
@@ -61,44 +103,27 @@ class Pipeline:
             sentence = pending.popleft()
             if not _HAS_WORDS.search(sentence.text):
                 units.append(_Unit(sentence, None))
-                continue
-            pieces = self.model.tokenizer.encode(sentence.text)
-            if len(pieces.tokens) > MAX_SOURCE_PIECES and len(sentence.text) > 1:
-                pending.extendleft(reversed(_halve(text, sentence)))
-                continue
-            units.append(_Unit(sentence, pieces))
+            else:
+                pieces = self.model.tokenizer.encode(sentence.text)
+                if len(pieces.tokens) > MAX_SOURCE_PIECES and len(sentence.text) > 1:
+                    pending.extendleft(reversed(_halve(text, sentence)))
+                    continue
+                units.append(_Unit(sentence, pieces))
+            if self.max_sentences is not None and len(units) > self.max_sentences:
+                raise DocumentTooLong(
+                    f"the document has more than {self.max_sentences:,} sentences: split it into smaller documents"
+                )
         return [
             dataclasses.replace(u, sentence=dataclasses.replace(u.sentence, index=i)) for i, u in enumerate(units)
         ]
 
-    def _translate_units(self, units: list[_Unit], options: TranslationOptions) -> list[Segment]:
-        # Identical sentences in a request are translated once.
-        distinct: dict[tuple[str, ...], int] = {}
-        for unit in units:
-            if unit.pieces is not None:
-                distinct.setdefault(tuple(unit.pieces.tokens), len(distinct))
-        hypotheses = self.model.translator.translate(
-            [[*tokens, EOS] for tokens in distinct],
-            beam_size=options.beam_size,
-            attention=options.word_alignment,
+    def _segment(self, unit: _Unit, hypothesis: Hypothesis, options: TranslationOptions) -> Segment:
+        s, pieces = unit.sentence, unit.pieces
+        target_text, target_spans = self.model.detokenizer.decode(hypothesis.tokens)
+        alignments = (
+            align(s.text, pieces.spans, target_text, target_spans, hypothesis.attention) if options.word_alignment else ()
         )
-        segments = []
-        for unit in units:
-            s = unit.sentence
-            if unit.pieces is None:
-                segments.append(Segment(s.index, s.paragraph, s.span, s.text, s.text, copied=True))
-                continue
-            hypothesis = hypotheses[distinct[tuple(unit.pieces.tokens)]]
-            target_text, target_spans = self.model.detokenizer.decode(hypothesis.tokens)
-            alignments = (
-                align(s.text, unit.pieces.spans, target_text, target_spans, hypothesis.attention)
-                if options.word_alignment
-                else ()
-            )
-            segments.append(
-                Segment(s.index, s.paragraph, s.span, s.text, target_text, alignments=alignments, score=hypothesis.score)
-            )
-        return segments
+        return Segment(s.index, s.paragraph, s.span, s.text, target_text, alignments=alignments, score=hypothesis.score)
 
 
 def _halve(text: str, sentence: Sentence) -> list[Sentence]:

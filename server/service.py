@@ -8,6 +8,7 @@ sends reaches it as a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -19,7 +20,8 @@ import grpc
 from google.rpc import status_pb2
 
 from alinea.server.config import ServerConfig
-from alinea.server.pipeline import Pipeline
+from alinea.server.batcher import Batcher, Cancelled, QueueFull, Ticket
+from alinea.server.pipeline import DocumentTooLong, Pipeline
 from alinea.server.records import DocumentTranslation, Segment, Span, TranslationOptions
 from alinea.server.registry import ModelNotFound, ModelRegistry, primary_subtag
 from alinea.v1 import translation_pb2 as pb
@@ -74,7 +76,21 @@ class TranslationService(pb_grpc.TranslationServicer):
     def __init__(self, registry: ModelRegistry, config: ServerConfig):
         self._registry = registry
         self._config = config
-        self._pipelines = {m.manifest.name: Pipeline(m) for m in registry.models}
+        self._pipelines = {
+            m.manifest.name: Pipeline(
+                m,
+                Batcher(
+                    m.translator,
+                    max_batch_tokens=config.max_batch_tokens,
+                    max_wait=config.batch_wait_ms / 1000,
+                    max_queued=config.max_queued_sentences,
+                    workers=config.inter_threads,
+                    name=m.manifest.name,
+                ),
+                max_sentences=config.max_request_sentences,
+            )
+            for m in registry.models
+        }
         self._slots = threading.BoundedSemaphore(config.max_concurrent_requests)
 
     # -- RPCs ---------------------------------------------------------------
@@ -83,17 +99,16 @@ class TranslationService(pb_grpc.TranslationServicer):
     def TranslateDocument(self, request: pb.TranslateDocumentRequest, context) -> pb.TranslateDocumentResponse:
         pipeline, options = self._plan(request)
         with self._slot():
-            document = pipeline.translate(request.text, options)
-        return to_response(request.document_id, document)
+            return to_response(request.document_id, self._translate(pipeline, request.text, options, context))
 
     @_rpc
     def StreamTranslateDocument(self, request: pb.TranslateDocumentRequest, context) -> Iterator[pb.Segment]:
         pipeline, options = self._plan(request)
         with self._slot():
-            for segment in pipeline.iter_segments(request.text, options):
-                if not context.is_active():
-                    return  # the client went away: stop translating
-                yield to_segment(segment)
+            ticket = _ticket(context)
+            with _translation_errors():
+                for segment in pipeline.iter_segments(request.text, options, ticket, context.time_remaining()):
+                    yield to_segment(segment)
 
     @_rpc
     def TranslateDocuments(self, request_iterator, context) -> Iterator[pb.TranslateDocumentResponse]:
@@ -101,13 +116,20 @@ class TranslationService(pb_grpc.TranslationServicer):
             for request in request_iterator:
                 try:
                     pipeline, options = self._plan(request)
+                    response = to_response(request.document_id, self._translate(pipeline, request.text, options, context))
                 except RequestError as exc:
-                    yield pb.TranslateDocumentResponse(
+                    if exc.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                        raise  # the whole call is over
+                    response = pb.TranslateDocumentResponse(
                         document_id=request.document_id,
                         error=status_pb2.Status(code=exc.code.value[0], message=exc.message),
                     )
-                    continue
-                yield to_response(request.document_id, pipeline.translate(request.text, options))
+                yield response
+
+    @staticmethod
+    def _translate(pipeline: Pipeline, text: str, options: TranslationOptions, context) -> DocumentTranslation:
+        with _translation_errors():
+            return pipeline.translate(text, options, _ticket(context), context.time_remaining())
 
     @_rpc
     def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
@@ -158,6 +180,28 @@ class TranslationService(pb_grpc.TranslationServicer):
 
     def _slot(self) -> "_Slot":
         return _Slot(self._slots, self._config.max_concurrent_requests)
+
+
+def _ticket(context: grpc.ServicerContext) -> Ticket:
+    """A queue ticket cancelled when the call ends, so a client that leaves frees the queue."""
+    ticket = Ticket()
+    context.add_callback(ticket.cancel)
+    return ticket
+
+
+@contextlib.contextmanager
+def _translation_errors() -> Iterator[None]:
+    """The pipeline's refusals as RequestErrors with their status codes."""
+    try:
+        yield
+    except DocumentTooLong as exc:
+        raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+    except QueueFull as exc:
+        raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy: {exc}; retry with backoff") from None
+    except TimeoutError as exc:
+        raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
+    except Cancelled:
+        raise RequestError(grpc.StatusCode.CANCELLED, "the call was cancelled") from None
 
 
 class _Slot:

@@ -1,4 +1,6 @@
-from alinea.server.pipeline import MAX_SOURCE_PIECES, Pipeline, assemble
+import pytest
+
+from alinea.server.pipeline import MAX_SOURCE_PIECES, DocumentTooLong, Pipeline, assemble
 from alinea.server.records import TranslationOptions
 from conftest import SEED_FR
 
@@ -42,7 +44,7 @@ def test_streaming_gives_the_same_segments(tiny_model):
     text = SEED_FR.read_text(encoding="utf-8")
     pipeline = Pipeline(tiny_model)
     options = TranslationOptions(beam_size=1)
-    assert list(pipeline.iter_segments(text, options, chunk_size=3)) == pipeline.translate(text, options).segments
+    assert list(pipeline.iter_segments(text, options)) == pipeline.translate(text, options).segments
 
 
 def test_identical_sentences_are_translated_once(tiny_model, monkeypatch):
@@ -80,3 +82,10 @@ def test_assemble_keeps_the_source_whitespace():
         Segment(2, 1, Span(13, 19), "Trois.", "Three."),
     ]
     assert assemble(text, segments) == "  One. Two.\n\nThree.\n"
+
+
+def test_sentence_limit(tiny_model):
+    pipeline = Pipeline(tiny_model, max_sentences=3)
+    with pytest.raises(DocumentTooLong, match="more than 3 sentences"):
+        pipeline.translate("Un. Deux. Trois. Quatre.", TranslationOptions(beam_size=1))
+    assert len(pipeline.translate("Un. Deux. Trois.", TranslationOptions(beam_size=1)).segments) == 3
