@@ -72,8 +72,8 @@ def load_model(path: Path, settings: TranslatorSettings) -> LoadedModel:
         translator = Translator(path, settings)
         tokenizer = SourceTokenizer(path / "source.spm")
         detokenizer = TargetDetokenizer(path / "target.spm")
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot load model: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - CTranslate2 reports a bad model.bin in many ways
+        raise ModelError(f"{path}: cannot load model: {type(exc).__name__}: {exc}") from None
     return LoadedModel(manifest, path, translator, tokenizer, detokenizer)
 
 

@@ -1,0 +1,167 @@
+"""The server under load, faults and hostile input (real server processes on localhost)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alinea.client.client import Options, TranslationClient
+from conftest import REPO, SEED_FR, start_server
+
+sys.path.insert(0, str(REPO / "bench"))
+from load import covered, rss_mb, run_load  # noqa: E402
+
+SEED = SEED_FR.read_text(encoding="utf-8")
+# CI runs a short profile; ALINEA_LOAD_SECONDS=60 runs the full one.
+LOAD_SECONDS = float(os.environ.get("ALINEA_LOAD_SECONDS", "10"))
+
+
+@pytest.mark.slow
+def test_fifty_clients_mixed_load(tiny_model_dir, tmp_path):
+    server = start_server(tiny_model_dir, tmp_path / "server.log")
+    try:
+        with TranslationClient(server.address, timeout=60) as client:
+            client.translate(SEED)
+        start_rss = rss_mb(server.process.pid)
+        report = run_load(server.address, clients=50, seconds=LOAD_SECONDS)
+        end_rss = rss_mb(server.process.pid)
+    finally:
+        assert server.stop() == 0
+    print(f"\n{report.summary()}\nserver RSS {start_rss:.0f} MB → {end_rss:.0f} MB")
+    assert report.failed == 0, report.by_code
+    assert report.incomplete == []
+    assert report.by_code["OK"] >= 10
+    assert set(report.by_kind) == {"short", "long", "stream", "batch"}
+    assert end_rss < start_rss + 300, "server memory climbed under load"
+
+
+@pytest.mark.slow
+def test_sigterm_under_load_loses_no_accepted_call(tiny_model_dir, tmp_path):
+    server = start_server(tiny_model_dir, tmp_path / "server.log", "--grace-period", "60")
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client_loop() -> None:
+        with TranslationClient(server.address, timeout=120) as client:
+            while not stop.is_set():
+                try:
+                    response = client.translate(SEED, options=Options(beam_size=1))
+                    outcome = "completed" if covered(SEED, response.segments) is None else "incomplete"
+                except grpc.RpcError as exc:
+                    # Refused before acceptance: busy, or the server no longer takes calls.
+                    outcome = "refused" if exc.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                           grpc.StatusCode.RESOURCE_EXHAUSTED) else exc.code().name
+                with lock:
+                    outcomes[outcome] += 1
+                if outcome != "completed":
+                    time.sleep(0.1)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(12)]
+    for t in threads:
+        t.start()
+    time.sleep(4)
+    server.process.send_signal(signal.SIGTERM)
+    exit_code = server.process.wait(90)
+    stop.set()
+    for t in threads:
+        t.join(120)
+    print(f"\nSIGTERM under load: {dict(outcomes)}, exit code {exit_code}")
+    assert exit_code == 0
+    assert outcomes["completed"] > 0
+    lost = {k: v for k, v in outcomes.items() if k not in ("completed", "refused")}
+    assert lost == {}, f"accepted calls lost: {lost}"
+
+
+def test_cancelled_calls_do_not_break_the_server(server):
+    with TranslationClient(server.address, timeout=60) as client:
+        stream = client.stream(SEED * 3, options=Options(beam_size=1))
+        next(stream)
+        stream.cancel()  # the client walks away mid-stream
+        future = client._stub.TranslateDocument.future(client.request(SEED * 3))
+        time.sleep(0.2)
+        future.cancel()
+        # Half-close at once: no document, no response, no error.
+        assert list(client.translate_many([])) == []
+        response = client.translate("Bonjour.", options=Options(beam_size=1))
+        assert covered("Bonjour.", response.segments) is None
+
+
+def test_expired_deadline(server):
+    with TranslationClient(server.address, timeout=0.05) as client:
+        with pytest.raises(grpc.RpcError) as caught:
+            client.translate(SEED * 5)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_corrupt_model_gives_a_start_up_error(tiny_model_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model.bin").write_bytes(b"\0" * 100)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "alinea.server.main", "--port", "0", "--no-shipped-models", "--model-dir", str(broken)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot load model" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30
+
+
+HOSTILE = [
+    "\x00\x00\x00",
+    "a\x00b. C\x00d.",
+    "\u0301\u0301 \u0308",  # lone combining marks
+    "مرحبا بالعالم. שלום עולם.",  # right-to-left
+    "👍🏽🇫🇷 Bonjour 👨‍👩‍👧 !",
+    "?!… ... «» — ; :",
+    "\u202e\u200b\ufeff\u2028\u2029\x0b\x0c\x1c\x85",
+    "mot" * 5000,  # one long word
+    ("phrase sans fin " * 700).strip(),  # one long paragraph, no punctuation
+    "\r\n\r\nLigne.\r\n\r\n",
+    "\U0010ffff\ue000\uffff",
+]
+
+
+def check_answer(client: TranslationClient, text: str) -> None:
+    try:
+        response = client.translate(text, options=Options(beam_size=1))
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, (exc.code(), exc.details())
+        assert exc.details() and "Traceback" not in exc.details()
+        return
+    assert covered(text, response.segments) is None
+    for s in response.segments:
+        for a in s.alignments:
+            assert 0 <= a.source_span.start < a.source_span.end <= len(s.source_text)
+            assert 0 <= a.target_span.start < a.target_span.end <= len(s.target_text)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input(client, text):
+    check_answer(client, text)
+
+
+def test_oversized_input_is_refused_cleanly(client):
+    with pytest.raises(grpc.RpcError) as caught:
+        client.translate("mot" * 3_500_000)  # ~10 MB of one word
+    assert caught.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert "limit" in caught.value.details() or "larger than max" in caught.value.details()
+    assert client.translate("Oui.", options=Options(beam_size=1)).segments  # still serving
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=120))
+def test_arbitrary_unicode_over_grpc(client, text):
+    check_answer(client, text)
