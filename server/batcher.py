@@ -23,6 +23,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from alinea.server import metrics
 from alinea.server.translate import Hypothesis, Translator
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Batcher:
         self._queued_tokens = 0
         self._ready = threading.Condition()
         self._closed = False
+        self._name = name
+        metrics.watch_queue(name, lambda: len(self._queue))
         self._workers = [
             threading.Thread(target=self._work, name=f"alinea-batcher-{name}-{i}", daemon=True) for i in range(workers)
         ]
@@ -152,5 +155,6 @@ class Batcher:
                 for job in batch:
                     job.future.set_exception(exc)
                 continue
+            metrics.observe_batch(self._name, len(batch))
             for job, hypothesis in zip(batch, hypotheses):
                 job.future.set_result(hypothesis)

@@ -8,16 +8,22 @@ sends reaches it as a stack trace.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import inspect
 import logging
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import grpc
-from google.rpc import status_pb2
+from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from alinea.server import metrics
 
 from alinea.server.config import ServerConfig
 from alinea.server.batcher import Batcher, Cancelled, QueueFull, Ticket
@@ -30,44 +36,100 @@ from alinea.v1 import translation_pb2_grpc as pb_grpc
 log = logging.getLogger(__name__)
 
 MAX_BEAM_SIZE = 16
+# Suggested wait before retrying a call refused because the server is full.
+RETRY_AFTER = 1.0
 
 
 class RequestError(Exception):
-    """A request that cannot be served as sent."""
+    """A request that cannot be served as sent; `retry_after` (seconds) hints when to try again."""
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+    def to_status(self) -> status_pb2.Status:
+        """As a google.rpc.Status, with a RetryInfo detail when there is a retry hint."""
+        status = status_pb2.Status(code=self.code.value[0], message=self.message)
+        if self.retry_after is not None:
+            detail = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
+                seconds=int(self.retry_after), nanos=int(self.retry_after % 1 * 1e9)))
+            status.details.add().Pack(detail)
+        return status
+
+
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    pass
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(context: grpc.ServicerContext) -> str:
+    """The caller's x-request-id when it is a sane token, else a fresh one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+            return value
+    return uuid.uuid4().hex[:16]
 
 
 def _rpc(method: Callable) -> Callable:
-    """Map RequestError to its status and anything unexpected to INTERNAL with a request id."""
+    """The boundary to the client: request id, access log, metrics, and errors as status codes.
 
-    def fail(context: grpc.ServicerContext, exc: Exception) -> None:
-        if isinstance(exc, RequestError):
-            context.abort(exc.code, exc.message)
-        request_id = uuid.uuid4().hex[:12]
-        log.exception("request %s: %s failed", request_id, method.__name__)
-        context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {request_id}); the server log has details")
+    RequestError becomes its status (with its retry hint); anything
+    unexpected becomes INTERNAL with the request id, and the stack trace
+    goes to the log only.
+    """
+    name = method.__name__
+
+    def begin(context: grpc.ServicerContext) -> tuple[str, float]:
+        rid = request_id(context)
+        context.set_trailing_metadata((("x-request-id", rid),))
+        return rid, time.monotonic()
+
+    def finish(rid: str, started: float, code: grpc.StatusCode) -> None:
+        seconds = time.monotonic() - started
+        metrics.observe_call(name, code.name, seconds)
+        log.info("%s %s %.0fms", name, code.name, seconds * 1000,
+                 extra={"request_id": rid, "method": name, "code": code.name, "ms": round(seconds * 1000, 1)})
+
+    def fail(context: grpc.ServicerContext, rid: str, started: float, exc: Exception) -> None:
+        if not isinstance(exc, RequestError):
+            log.exception("%s failed", name, extra={"request_id": rid, "method": name})
+            exc = RequestError(grpc.StatusCode.INTERNAL,
+                               f"internal error (request id {rid}); the server log has the details")
+        finish(rid, started, exc.code)
+        trailing = (("x-request-id", rid),)
+        if exc.retry_after is not None:
+            trailing += (("grpc-status-details-bin", exc.to_status().SerializeToString()),)
+        context.abort_with_status(_Status(exc.code, exc.message, trailing))
 
     if inspect.isgeneratorfunction(method):
 
         @functools.wraps(method)
         def streaming(self, request, context):
+            rid, started = begin(context)
             try:
                 yield from method(self, request, context)
+            except GeneratorExit:  # the client went away mid-stream
+                finish(rid, started, grpc.StatusCode.CANCELLED)
+                raise
             except Exception as exc:  # noqa: BLE001 - the boundary to the client
-                fail(context, exc)
+                fail(context, rid, started, exc)
+            finish(rid, started, grpc.StatusCode.OK if context.is_active() else grpc.StatusCode.CANCELLED)
 
         return streaming
 
     @functools.wraps(method)
     def unary(self, request, context):
+        rid, started = begin(context)
         try:
-            return method(self, request, context)
+            response = method(self, request, context)
         except Exception as exc:  # noqa: BLE001 - the boundary to the client
-            fail(context, exc)
+            fail(context, rid, started, exc)
+        finish(rid, started, grpc.StatusCode.OK)
+        return response
 
     return unary
 
@@ -120,10 +182,7 @@ class TranslationService(pb_grpc.TranslationServicer):
                 except RequestError as exc:
                     if exc.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
                         raise  # the whole call is over
-                    response = pb.TranslateDocumentResponse(
-                        document_id=request.document_id,
-                        error=status_pb2.Status(code=exc.code.value[0], message=exc.message),
-                    )
+                    response = pb.TranslateDocumentResponse(document_id=request.document_id, error=exc.to_status())
                 yield response
 
     @staticmethod
@@ -197,7 +256,8 @@ def _translation_errors() -> Iterator[None]:
     except DocumentTooLong as exc:
         raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
     except QueueFull as exc:
-        raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy: {exc}; retry with backoff") from None
+        raise RequestError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"server busy: {exc}; retry with backoff",
+                           retry_after=RETRY_AFTER) from None
     except TimeoutError as exc:
         raise RequestError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
     except Cancelled:
@@ -215,6 +275,7 @@ class _Slot:
             raise RequestError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"server busy: all {self._size} translation slots are taken; retry with backoff",
+                retry_after=RETRY_AFTER,
             )
 
     def __exit__(self, *exc_info: object) -> None:

@@ -165,3 +165,49 @@ def test_oversized_input_is_refused_cleanly(client):
 @given(st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=120))
 def test_arbitrary_unicode_over_grpc(client, text):
     check_answer(client, text)
+
+
+def test_busy_server_says_when_to_retry(tiny_model_dir, tmp_path):
+    from grpc_status import rpc_status
+    from google.rpc import error_details_pb2
+
+    server = start_server(tiny_model_dir, tmp_path / "server.log", "--max-concurrent-requests", "1",
+                          "--max-queued-sentences", "30", "--max-batch-tokens", "16")
+    # Distinct sentences (identical ones are translated once) in the tiny model's vocabulary.
+    words = ("Pékin", "Moscou", "Chine", "Russie", "Otan", "Ukraine")
+    sentences = [f"{a} et {b}." for a in words for b in words]
+    long_text = " ".join(sentences[:20])
+    try:
+        with TranslationClient(server.address, timeout=60) as client:
+            # More sentences than the queue holds: refused at once.
+            with pytest.raises(grpc.RpcError) as caught:
+                client.translate(" ".join(sentences[:31]))
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "the queue holds 30" in caught.value.details()
+            # Every slot taken by a running stream: refused, with a retry hint.
+            stream = client.stream(long_text, options=Options(beam_size=1))
+            next(stream)
+            with pytest.raises(grpc.RpcError) as caught:
+                client.translate("Bonjour.")
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            status = rpc_status.from_call(caught.value)
+            retry = error_details_pb2.RetryInfo()
+            assert status.details[0].Unpack(retry) and retry.retry_delay.seconds >= 1
+            assert len(list(stream)) == 19  # the running call is not disturbed
+    finally:
+        server.stop()
+
+
+def test_request_id_comes_back(server):
+    from alinea.v1 import translation_pb2 as pb
+    from alinea.v1 import translation_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.TranslationStub(channel)
+        _, call = stub.ListModels.with_call(pb.ListModelsRequest(), metadata=(("x-request-id", "abc-123"),), timeout=10)
+        assert ("x-request-id", "abc-123") in call.trailing_metadata()
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.TranslateDocument(pb.TranslateDocumentRequest(text="", target_language_code="en"),
+                                   metadata=(("x-request-id", "bad id with spaces"),), timeout=10)
+        ids = [v for k, v in caught.value.trailing_metadata() if k == "x-request-id"]
+        assert len(ids) == 1 and ids[0] != "bad id with spaces" and len(ids[0]) == 16
