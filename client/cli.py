@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TextIO
 
 import grpc
 
-from alinea.client.client import DEFAULT_TARGET, Options, TranslationClient
+from alinea.client.client import DEFAULT_TARGET, CredentialsError, Options, TranslationClient
 from alinea.client.formats import WRITERS
 
 
@@ -62,7 +63,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     writer = WRITERS[args.format][0]
     options = Options(beam_size=args.beam_size, word_alignment=False if args.no_alignment else None)
     failures = 0
-    with TranslationClient(args.server, timeout=args.timeout) as client:
+    with _connect(args) as client:
         if not _wait(client, args):
             return 1
         test_only = _test_only_models(client, args.server)
@@ -99,6 +100,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _connect(args: argparse.Namespace) -> TranslationClient:
+    """A client with the common options: server, timeout, TLS files and token (CredentialsError if unusable)."""
+    return TranslationClient(args.server, timeout=args.timeout, token=args.token or None, tls=args.tls,
+                             tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
+
+
 def _wait(client: TranslationClient, args: argparse.Namespace) -> bool:
     """Give a server that is still starting `--wait` seconds to come up."""
     if args.wait <= 0:
@@ -121,7 +128,7 @@ def _test_only_models(client: TranslationClient, server: str) -> set[str] | None
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    with TranslationClient(args.server, timeout=args.timeout) as client:
+    with _connect(args) as client:
         if not _wait(client, args):
             return 1
         try:
@@ -165,7 +172,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
 
     reports = []
-    with TranslationClient(args.server, timeout=args.timeout) as client:
+    with _connect(args) as client:
         translate = None
         for testset in testsets:
             if args.hypotheses:
@@ -290,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=float, default=600.0, help="seconds per call (default %(default)s)")
     common.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="wait this long for a server that is still starting (default: don't wait)")
+    common.add_argument("--tls", action="store_true",
+                        help="connect with TLS, trusting the system's root certificates (implied by --tls-ca)")
+    common.add_argument("--tls-ca", type=Path, metavar="PEM", help="connect with TLS, trusting this CA bundle")
+    common.add_argument("--tls-cert", type=Path, metavar="PEM", help="client certificate, for mutual TLS (with --tls-key)")
+    common.add_argument("--tls-key", type=Path, metavar="PEM", help="private key of --tls-cert")
+    common.add_argument("--token", default=os.environ.get("ALINEA_TOKEN", ""),
+                        help="bearer token sent with every call [ALINEA_TOKEN]; prefer the environment variable, "
+                        "a command line shows in shell history and `ps`")
     sub = parser.add_subparsers(dest="command", required=True)
 
     translate = sub.add_parser("translate", parents=[common], help="translate text files")
@@ -344,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except CredentialsError as exc:
+        print(f"alinea: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -16,8 +16,10 @@ from pathlib import Path
 ENV_PREFIX = "ALINEA_"
 
 
-def setting(default, help: str, flag: str | None = None):
-    return field(default=default, metadata={"help": help, "flag": flag})
+def setting(default, help: str, flag: str | None = None, *, env_only: bool = False, secret: bool = False):
+    """A field of ServerConfig. `env_only`: no flag (secrets on a command line are visible to every local
+    user in `ps`); `secret`: left out of the record's repr, so it cannot end up in a log."""
+    return field(default=default, repr=not secret, metadata={"help": help, "flag": flag, "env_only": env_only})
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,13 @@ class ServerConfig:
     batch_wait_ms: float = setting(2.0, "milliseconds a batch waits for sentences of other calls before it starts")
     grace_period: float = setting(30.0, "seconds running calls get to finish on SIGTERM")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+    tls_cert: str = setting("", "PEM certificate chain: serve TLS instead of plaintext (needs --tls-key)")
+    tls_key: str = setting("", "PEM private key of --tls-cert, unencrypted")
+    tls_client_ca: str = setting("", "PEM CA bundle: mutual TLS, clients must present a certificate it signed")
+    auth_token_file: str = setting(
+        "", "file of accepted bearer tokens, one per line (# comments): every call but health needs one"
+    )
+    auth_tokens: str = setting("", "accepted bearer tokens, comma-separated", env_only=True, secret=True)
 
     def __post_init__(self) -> None:
         if not 1 <= self.beam_size <= 16:
@@ -51,6 +60,10 @@ class ServerConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if self.grace_period < 0 or self.batch_wait_ms < 0 or self.intra_threads < 0 or self.inter_threads < 1:
             raise ValueError("grace-period, batch-wait-ms and threads must be >= 0, inter-threads >= 1")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -61,6 +74,15 @@ def _env_name(f: dataclasses.Field) -> str:
     return ENV_PREFIX + _flag(f)[2:].replace("-", "_").upper()
 
 
+class _EnvOnly(argparse.Action):
+    def __init__(self, *args, env: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.env = env
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is not a flag, set {self.env} instead (a command line is visible in `ps`)")
+
+
 def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> ServerConfig:
     environ = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(
@@ -68,22 +90,30 @@ def parse_args(argv: list[str] | None = None, environ: dict[str, str] | None = N
         description="Serve alinea.v1.Translation over gRPC, with health checking and reflection. "
         "Every flag can also be set by the environment variable shown in brackets.",
     )
+    env_only = []
     for f in dataclasses.fields(ServerConfig):
         env = _env_name(f)
         help_text = f"{f.metadata['help']} [{env}]"
-        if isinstance(f.default, bool):
+        if f.metadata["env_only"]:
+            env_only.append(f"{env} ({f.metadata['help']})")
+            # Not a flag, but recognised, so that argparse does not echo the value as an unrecognized argument.
+            parser.add_argument(_flag(f), nargs="?", action=_EnvOnly, env=env, help=argparse.SUPPRESS)
+        elif isinstance(f.default, bool):
             parser.add_argument("--no-" + _flag(f)[2:], dest=f.name, action="store_false", default=None, help=help_text)
         elif isinstance(f.default, tuple):
             parser.add_argument(_flag(f), dest=f.name, action="append", type=Path, default=None, metavar="PATH",
                                 help=help_text)
         else:
             parser.add_argument(_flag(f), dest=f.name, type=type(f.default), default=None,
-                                metavar=_flag(f)[2:].upper().replace("-", "_"), help=f"{help_text} (default {f.default})")
+                                metavar=_flag(f)[2:].upper().replace("-", "_"),
+                                help=f"{help_text} (default {f.default})" if f.default != "" else help_text)
+    if env_only:  # secrets: a command line is visible to every local user in `ps`
+        parser.epilog = "Only in the environment: " + "; ".join(env_only) + "."
     args = parser.parse_args(argv)
 
     values = {}
     for f in dataclasses.fields(ServerConfig):
-        value = getattr(args, f.name)
+        value = getattr(args, f.name, None)
         if value is None and _env_name(f) in environ:
             raw = environ[_env_name(f)]
             try:

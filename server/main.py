@@ -1,5 +1,9 @@
 """`alinea-server`: load the models, serve Translation, health and reflection.
 
+With --tls-cert/--tls-key it serves TLS (with --tls-client-ca, mutual TLS);
+with --auth-token-file or ALINEA_AUTH_TOKENS every call but health needs a
+bearer token (see alinea.server.auth and docs/operations.md).
+
 Prints one line, "alinea-server listening on HOST:PORT", once it accepts
 calls (tests and scripts wait for it). SIGTERM or Ctrl-C: health turns
 NOT_SERVING, new calls are refused, running calls get the grace period to
@@ -18,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from alinea.server.auth import Security, SecurityError, TokenAuthInterceptor, is_loopback, load_security
 from alinea.server.config import ServerConfig, parse_args
 from alinea.server.registry import ModelError, ModelRegistry, shipped_model_root
 from alinea.server.service import TranslationService
@@ -29,8 +34,15 @@ log = logging.getLogger("alinea.server")
 SERVICE_NAME = translation_pb2.DESCRIPTOR.services_by_name["Translation"].full_name
 
 
-def build_server(config: ServerConfig, registry: ModelRegistry) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """A started-ready server (not yet started), its health servicer and the bound port."""
+def build_server(
+    config: ServerConfig, registry: ModelRegistry, security: Security | None = None
+) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """A started-ready server (not yet started), its health servicer and the bound port.
+
+    `security` defaults to what `config` names (SecurityError if a file is unusable).
+    """
+    if security is None:
+        security = load_security(config)
     # Room for the largest accepted document in UTF-8, plus the message around it.
     max_message = 4 * config.max_request_chars + (1 << 20)
     server = grpc.server(
@@ -41,16 +53,30 @@ def build_server(config: ServerConfig, registry: ModelRegistry) -> tuple[grpc.Se
             ("grpc.max_receive_message_length", max_message),
             ("grpc.max_send_message_length", 4 * max_message),
         ],
+        interceptors=[TokenAuthInterceptor(security.tokens)] if security.tokens else None,
     )
     translation_pb2_grpc.add_TranslationServicer_to_server(TranslationService(registry, config), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     host = f"[{config.host}]" if ":" in config.host else config.host
-    port = server.add_insecure_port(f"{host}:{config.port}")
+    address = f"{host}:{config.port}"
+    if security.credentials is not None:
+        port = server.add_secure_port(address, security.credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {host}:{config.port}")
     return server, health_servicer, port
+
+
+def _log_security(config: ServerConfig, security: Security) -> None:
+    transport = "plaintext" if security.credentials is None else "mutual TLS" if security.mutual_tls else "TLS"
+    auth = f"bearer tokens ({len(security.tokens)} accepted)" if security.tokens else "no authentication"
+    log.info("serving %s, %s", transport, auth)
+    if security.tokens and security.credentials is None and not is_loopback(config.host):
+        log.warning("token authentication without TLS on %s: tokens and documents cross the network in clear text; "
+                    "set --tls-cert and --tls-key", config.host)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,11 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     roots = ([shipped_model_root()] if config.shipped_models else []) + list(config.model_dirs)
     settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads)
     try:
+        security = load_security(config)  # before the models: a bad file should fail in a second, not a minute
         registry = ModelRegistry.load(roots, settings)
-        server, health_servicer, port = build_server(config, registry)
-    except (ModelError, OSError) as exc:
+        server, health_servicer, port = build_server(config, registry, security)
+    except (SecurityError, ModelError, OSError) as exc:
         print(f"alinea-server: {exc}", file=sys.stderr)
         return 2
+    _log_security(config, security)
     for model in registry.models:
         if model.manifest.test_only:
             log.warning("model %s has random weights, for tests only: its translations are noise", model.manifest.name)
