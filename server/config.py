@@ -43,6 +43,8 @@ class ServerConfig:
     batch_wait_ms: float = setting(2.0, "milliseconds a batch waits for sentences of other calls before it starts")
     grace_period: float = setting(30.0, "seconds running calls get to finish on SIGTERM")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+    log_format: str = setting("text", "text, or json for one JSON object per line")
+    metrics_port: int = setting(0, "serve Prometheus metrics at http://HOST:PORT/metrics; 0: off")
     tls_cert: str = setting("", "PEM certificate chain: serve TLS instead of plaintext (needs --tls-key)")
     tls_key: str = setting("", "PEM private key of --tls-cert, unencrypted")
     tls_client_ca: str = setting("", "PEM CA bundle: mutual TLS, clients must present a certificate it signed")
@@ -60,6 +62,8 @@ class ServerConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be positive")
         if self.grace_period < 0 or self.batch_wait_ms < 0 or self.intra_threads < 0 or self.inter_threads < 1:
             raise ValueError("grace-period, batch-wait-ms and threads must be >= 0, inter-threads >= 1")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log-format must be text or json")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("--tls-cert and --tls-key go together")
         if self.tls_client_ca and not self.tls_cert:

@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from alinea.server import logs, metrics
 from alinea.server.auth import Security, SecurityError, TokenAuthInterceptor, is_loopback, load_security
 from alinea.server.config import ServerConfig, parse_args
 from alinea.server.registry import ModelError, ModelRegistry, shipped_model_root
@@ -43,8 +44,11 @@ def build_server(
     """
     if security is None:
         security = load_security(config)
-    # Room for the largest accepted document in UTF-8, plus the message around it.
-    max_message = 4 * config.max_request_chars + (1 << 20)
+    # Room for the largest accepted document in UTF-8 plus the message around
+    # it, and at least 16 MiB, so that most oversized documents still reach
+    # the size check and get INVALID_ARGUMENT with the limit; beyond this,
+    # gRPC itself answers RESOURCE_EXHAUSTED.
+    max_message = max(4 * config.max_request_chars + (1 << 20), 16 << 20)
     server = grpc.server(
         # Translation calls are capped by the service's slots; the extra
         # workers keep health checks and ListModels answering under load.
@@ -81,13 +85,15 @@ def _log_security(config: ServerConfig, security: Security) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level, config.log_format)
     roots = ([shipped_model_root()] if config.shipped_models else []) + list(config.model_dirs)
     settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads)
     try:
         security = load_security(config)  # before the models: a bad file should fail in a second, not a minute
         registry = ModelRegistry.load(roots, settings)
         server, health_servicer, port = build_server(config, registry, security)
+        if config.metrics_port:
+            metrics.serve(config.host, config.metrics_port)
     except (SecurityError, ModelError, OSError) as exc:
         print(f"alinea-server: {exc}", file=sys.stderr)
         return 2

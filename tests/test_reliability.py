@@ -156,8 +156,8 @@ def test_hostile_input(client, text):
 def test_oversized_input_is_refused_cleanly(client):
     with pytest.raises(grpc.RpcError) as caught:
         client.translate("mot" * 3_500_000)  # ~10 MB of one word
-    assert caught.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
-    assert "limit" in caught.value.details() or "larger than max" in caught.value.details()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "over the limit of 20,000" in caught.value.details()
     assert client.translate("Oui.", options=Options(beam_size=1)).segments  # still serving
 
 
@@ -211,3 +211,31 @@ def test_request_id_comes_back(server):
                                    metadata=(("x-request-id", "bad id with spaces"),), timeout=10)
         ids = [v for k, v in caught.value.trailing_metadata() if k == "x-request-id"]
         assert len(ids) == 1 and ids[0] != "bad id with spaces" and len(ids[0]) == 16
+
+
+def test_metrics_and_json_logs(tiny_model_dir, tmp_path):
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+    server = start_server(tiny_model_dir, log, "--metrics-port", str(metrics_port), "--log-format", "json")
+    try:
+        with TranslationClient(server.address, timeout=60) as client:
+            client.translate("Bonjour.", options=Options(beam_size=1))
+            with pytest.raises(grpc.RpcError):
+                client.translate("")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    finally:
+        server.stop()
+    assert 'alinea_calls_total{code="OK",method="TranslateDocument"} 1.0' in page
+    assert 'alinea_calls_total{code="INVALID_ARGUMENT",method="TranslateDocument"} 1.0' in page
+    assert 'alinea_queued_sentences{model="tiny-random-fr-en"} 0.0' in page
+    assert "alinea_batch_sentences_bucket" in page
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    calls = [r for r in records if r.get("method") == "TranslateDocument"]
+    assert [r["code"] for r in calls] == ["OK", "INVALID_ARGUMENT"]
+    assert all(len(r["request_id"]) == 16 and r["ms"] >= 0 for r in calls)
