@@ -12,6 +12,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -55,46 +56,30 @@ class Pipeline:
 
     def translate(self, text: str, options: TranslationOptions, ticket: Ticket | None = None,
                   timeout: float | None = None) -> DocumentTranslation:
-        segments = list(self.iter_segments(text, options, ticket, timeout))
-        return DocumentTranslation(
-            model=self.model.manifest.name,
-            source_language=self.model.manifest.source_language,
-            target_language=self.model.manifest.target_language,
-            segments=segments,
-            translated_text=assemble(text, segments),
-        )
+        return self.start(text, options, ticket).result(timeout)
 
     def iter_segments(self, text: str, options: TranslationOptions, ticket: Ticket | None = None,
                       timeout: float | None = None) -> Iterator[Segment]:
         """Segments in order, each as soon as it and those before it are translated."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        yield from self.start(text, options, ticket).segments(timeout)
+
+    def start(self, text: str, options: TranslationOptions, ticket: Ticket | None = None) -> "PendingDocument":
+        """Segment and tokenize `text` and queue its sentences; translation goes on in the batcher."""
         units = self._prepare(text)
-        ticket = ticket or Ticket()
         # Identical sentences in a document are translated once.
         distinct: dict[tuple[str, ...], int] = {}
         for unit in units:
             if unit.pieces is not None:
                 distinct.setdefault(tuple(unit.pieces.tokens), len(distinct))
+        ticket = ticket or Ticket()
         futures = self.batcher.submit(
             [[*tokens, EOS] for tokens in distinct],
             beam_size=options.beam_size,
             attention=options.word_alignment,
             ticket=ticket,
         )
-        try:
-            for unit in units:
-                if unit.pieces is None:
-                    s = unit.sentence
-                    yield Segment(s.index, s.paragraph, s.span, s.text, s.text, copied=True)
-                    continue
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    hypothesis = futures[distinct[tuple(unit.pieces.tokens)]].result(timeout=remaining)
-                except FutureTimeout:
-                    raise TimeoutError(f"translation did not finish within {timeout:g}s") from None
-                yield self._segment(unit, hypothesis, options)
-        finally:
-            ticket.cancel()  # whatever is still queued for this document is no longer wanted
+        by_unit = [None if u.pieces is None else futures[distinct[tuple(u.pieces.tokens)]] for u in units]
+        return PendingDocument(self, text, options, units, by_unit, ticket)
 
     def _prepare(self, text: str) -> list[_Unit]:
         units: list[_Unit] = []
@@ -124,6 +109,51 @@ class Pipeline:
             align(s.text, pieces.spans, target_text, target_spans, hypothesis.attention) if options.word_alignment else ()
         )
         return Segment(s.index, s.paragraph, s.span, s.text, target_text, alignments=alignments, score=hypothesis.score)
+
+
+@dataclass
+class PendingDocument:
+    """A document whose sentences are queued: collect its segments in order."""
+
+    pipeline: Pipeline
+    text: str
+    options: TranslationOptions
+    units: list[_Unit]
+    futures: list[Future | None]  # None for copied units
+    ticket: Ticket
+
+    def segments(self, timeout: float | None = None) -> Iterator[Segment]:
+        """Segments in order, each as soon as it and those before it are translated.
+
+        Stopping early (an error, a deadline, a consumer that leaves) cancels
+        the ticket: sentences still queued are dropped.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            for unit, future in zip(self.units, self.futures):
+                if future is None:
+                    s = unit.sentence
+                    yield Segment(s.index, s.paragraph, s.span, s.text, s.text, copied=True)
+                    continue
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    hypothesis = future.result(timeout=remaining)
+                except FutureTimeout:
+                    raise TimeoutError(f"translation did not finish within {timeout:g}s") from None
+                yield self.pipeline._segment(unit, hypothesis, self.options)
+        finally:
+            self.ticket.cancel()  # whatever is still queued for this document is no longer wanted
+
+    def result(self, timeout: float | None = None) -> DocumentTranslation:
+        manifest = self.pipeline.model.manifest
+        segments = list(self.segments(timeout))
+        return DocumentTranslation(
+            model=manifest.name,
+            source_language=manifest.source_language,
+            target_language=manifest.target_language,
+            segments=segments,
+            translated_text=assemble(self.text, segments),
+        )
 
 
 def _halve(text: str, sentence: Sentence) -> list[Sentence]:

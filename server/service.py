@@ -13,6 +13,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import queue
 import re
 import threading
 import time
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 MAX_BEAM_SIZE = 16
 # Suggested wait before retrying a call refused because the server is full.
 RETRY_AFTER = 1.0
+# Documents of one TranslateDocuments call queued ahead of the one being answered.
+DOCUMENT_WINDOW = 8
 
 
 class RequestError(Exception):
@@ -174,16 +177,57 @@ class TranslationService(pb_grpc.TranslationServicer):
 
     @_rpc
     def TranslateDocuments(self, request_iterator, context) -> Iterator[pb.TranslateDocumentResponse]:
+        """Documents are read and queued ahead (up to DOCUMENT_WINDOW) while earlier ones translate,
+        so the batcher sees many documents at once; responses still leave in request order."""
         with self._slot():
-            for request in request_iterator:
+            started: queue.Queue = queue.Queue(maxsize=DOCUMENT_WINDOW)
+
+            def put(item) -> None:
+                while context.is_active():
+                    try:
+                        started.put(item, timeout=0.5)
+                        return
+                    except queue.Full:
+                        continue
+
+            def read() -> None:
                 try:
-                    pipeline, options = self._plan(request)
-                    response = to_response(request.document_id, self._translate(pipeline, request.text, options, context))
-                except RequestError as exc:
-                    if exc.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
-                        raise  # the whole call is over
-                    response = pb.TranslateDocumentResponse(document_id=request.document_id, error=exc.to_status())
-                yield response
+                    for request in request_iterator:
+                        put(self._start_document(request, context))
+                except Exception as exc:  # noqa: BLE001 - the call broke off; the consumer re-raises it
+                    put(exc)
+                put(None)
+
+            threading.Thread(target=read, name="alinea-read-documents", daemon=True).start()
+            while context.is_active():
+                try:
+                    item = started.get(timeout=0.5)
+                except queue.Empty:
+                    continue  # the client may be slow to send, or gone: look again
+                if item is None:
+                    return
+                if isinstance(item, Exception):
+                    raise item
+                yield item()
+
+    def _start_document(self, request: pb.TranslateDocumentRequest, context) -> Callable[[], pb.TranslateDocumentResponse]:
+        """Check and queue one document of a TranslateDocuments call; returns what finishes it."""
+
+        def failed(exc: RequestError) -> Callable[[], pb.TranslateDocumentResponse]:
+            return lambda: pb.TranslateDocumentResponse(document_id=request.document_id, error=exc.to_status())
+
+        try:
+            pipeline, options = self._plan(request)
+            with _translation_errors():
+                pending = pipeline.start(request.text, options, _ticket(context))
+        except RequestError as exc:
+            return failed(exc)
+
+        def finish() -> pb.TranslateDocumentResponse:
+            with _translation_errors():  # deadline or cancel: the whole call is over
+                return to_response(request.document_id, pending.result(context.time_remaining()))
+
+        return finish
 
     @staticmethod
     def _translate(pipeline: Pipeline, text: str, options: TranslationOptions, context) -> DocumentTranslation:

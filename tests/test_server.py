@@ -161,3 +161,25 @@ def test_busy_server_answers_resource_exhausted():
     assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     with _Slot(semaphore, 1):  # released again
         pass
+
+
+def test_translate_documents_answers_each_document_before_the_next_is_sent(client):
+    """A client that waits for each answer before sending the next document must not deadlock."""
+    import queue as queue_module
+    import threading
+
+    outbox: queue_module.Queue = queue_module.Queue()
+
+    def requests():
+        while (item := outbox.get()) is not None:
+            yield item
+
+    responses = client.translate_many(requests())
+    answers = []
+    for i, text in enumerate(["Bonjour.", "Merci.", "Au revoir."]):
+        outbox.put(client.request(text, document_id=str(i), options=Options(beam_size=1)))
+        answers.append(next(responses))
+    outbox.put(None)
+    assert [a.document_id for a in answers] == ["0", "1", "2"]
+    assert list(responses) == []
+    assert threading.active_count() < 50
