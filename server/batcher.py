@@ -39,12 +39,21 @@ class Cancelled(Exception):
 
 @dataclass
 class Ticket:
-    """A call's claim on the queue; cancel() drops its sentences not yet translated."""
+    """A claim on the queue; cancel() drops its sentences not yet translated.
 
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    A document's ticket may hang from its call's ticket (`parent`), so that
+    ending the call drops every document of it with one callback.
+    """
+
+    parent: Ticket | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def cancel(self) -> None:
-        self.cancelled.set()
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set() or (self.parent is not None and self.parent.cancelled)
 
 
 @dataclass
@@ -125,7 +134,7 @@ class Batcher:
             kept: deque[_Job] = deque()
             while self._queue:
                 job = self._queue.popleft()
-                if job.ticket.cancelled.is_set():
+                if job.ticket.cancelled:
                     job.future.set_exception(Cancelled())
                 elif job.options == options and (not batch or tokens + len(job.tokens) <= self.max_batch_tokens):
                     batch.append(job)

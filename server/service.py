@@ -181,6 +181,7 @@ class TranslationService(pb_grpc.TranslationServicer):
         so the batcher sees many documents at once; responses still leave in request order."""
         with self._slot():
             started: queue.Queue = queue.Queue(maxsize=DOCUMENT_WINDOW)
+            call_ticket = _ticket(context)
 
             def put(item) -> None:
                 while context.is_active():
@@ -193,7 +194,7 @@ class TranslationService(pb_grpc.TranslationServicer):
             def read() -> None:
                 try:
                     for request in request_iterator:
-                        put(self._start_document(request, context))
+                        put(self._start_document(request, context, call_ticket))
                 except Exception as exc:  # noqa: BLE001 - the call broke off; the consumer re-raises it
                     put(exc)
                 put(None)
@@ -210,7 +211,8 @@ class TranslationService(pb_grpc.TranslationServicer):
                     raise item
                 yield item()
 
-    def _start_document(self, request: pb.TranslateDocumentRequest, context) -> Callable[[], pb.TranslateDocumentResponse]:
+    def _start_document(self, request: pb.TranslateDocumentRequest, context,
+                        call_ticket: Ticket) -> Callable[[], pb.TranslateDocumentResponse]:
         """Check and queue one document of a TranslateDocuments call; returns what finishes it."""
 
         def failed(exc: RequestError) -> Callable[[], pb.TranslateDocumentResponse]:
@@ -219,7 +221,7 @@ class TranslationService(pb_grpc.TranslationServicer):
         try:
             pipeline, options = self._plan(request)
             with _translation_errors():
-                pending = pipeline.start(request.text, options, _ticket(context))
+                pending = pipeline.start(request.text, options, Ticket(parent=call_ticket))
         except RequestError as exc:
             return failed(exc)
 

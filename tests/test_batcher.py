@@ -124,4 +124,13 @@ def test_abandoned_stream_cancels_its_ticket(tiny_model):
     stream = pipeline.iter_segments("Un. Deux. Trois.", TranslationOptions(beam_size=1), ticket)
     next(stream)
     stream.close()
-    assert ticket.cancelled.is_set()
+    assert ticket.cancelled
+
+
+def test_a_call_ticket_cancels_its_documents():
+    call = Ticket()
+    first, second = Ticket(parent=call), Ticket(parent=call)
+    first.cancel()
+    assert first.cancelled and not second.cancelled and not call.cancelled
+    call.cancel()
+    assert second.cancelled
