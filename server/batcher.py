@@ -29,6 +29,10 @@ from alinea.server.translate import Hypothesis, Translator
 log = logging.getLogger(__name__)
 
 
+# Jobs with other options passed over while filling one batch, at most.
+MAX_SKIPPED = 1024
+
+
 class QueueFull(Exception):
     """The queue cannot take a call's sentences now; retry later."""
 
@@ -130,22 +134,23 @@ class Batcher:
                 self._ready.wait(remaining)
             options = self._queue[0].options
             batch: list[_Job] = []
+            skipped: list[_Job] = []  # other options: they wait for a batch of their own
             tokens = 0
-            kept: deque[_Job] = deque()
-            while self._queue:
+            while self._queue and tokens < self.max_batch_tokens and len(skipped) < MAX_SKIPPED:
                 job = self._queue.popleft()
+                self._queued_tokens -= len(job.tokens)
                 if job.ticket.cancelled:
                     job.future.set_exception(Cancelled())
-                elif job.options == options and (not batch or tokens + len(job.tokens) <= self.max_batch_tokens):
+                elif job.options != options:
+                    skipped.append(job)
+                elif batch and tokens + len(job.tokens) > self.max_batch_tokens:
+                    skipped.append(job)
+                    break  # full: the rest keeps its place in line
+                else:
                     batch.append(job)
                     tokens += len(job.tokens)
-                else:
-                    kept.append(job)
-                    if tokens >= self.max_batch_tokens:
-                        break
-            kept.extend(self._queue)
-            self._queue = kept
-            self._queued_tokens = sum(len(job.tokens) for job in kept)
+            self._queue.extendleft(reversed(skipped))
+            self._queued_tokens += sum(len(job.tokens) for job in skipped)
             if self._queue:
                 self._ready.notify()  # another worker may start on the rest
             return batch

@@ -69,8 +69,10 @@ class TargetDetokenizer:
         return stripped, spans
 
 
-def _byte_to_char_offsets(text: str) -> list[int]:
+def _byte_to_char_offsets(text: str) -> list[int] | range:
     """offsets[b] = code-point index of UTF-8 byte b (and len(text) at the end)."""
+    if text.isascii():
+        return range(len(text) + 1)
     offsets: list[int] = []
     for i, char in enumerate(text):
         offsets.extend([i] * len(char.encode("utf-8")))

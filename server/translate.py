@@ -25,9 +25,10 @@ class TranslatorSettings:
     inter_threads: int = 1
     intra_threads: int = 0
     compute_type: str = "default"  # keep the type the model was converted to
-    # Sentences per CTranslate2 batch; a request's sentences are sorted by
-    # length and split into batches of at most this many.
-    max_batch_size: int = 32
+    # Source tokens per CTranslate2 sub-batch: CTranslate2 sorts a batch's
+    # sentences by length and cuts it into sub-batches of this size, which
+    # keeps padding low when short and long sentences share a batch.
+    max_batch_tokens: int = 1024
     # Target pieces per sentence at most (Marian models have 512 positions).
     max_decoding_length: int = 512
 
@@ -50,7 +51,8 @@ class Translator:
         results = self._ct2.translate_batch(
             batch,
             beam_size=beam_size,
-            max_batch_size=self.settings.max_batch_size,
+            max_batch_size=self.settings.max_batch_tokens,
+            batch_type="tokens",
             return_scores=True,
             return_attention=attention,
             # Sentences are kept short enough upstream that nothing is ever

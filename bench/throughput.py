@@ -1,0 +1,729 @@
+"""Throughput and latency of alinea against raw CTranslate2 and Hugging Face transformers, side by side.
+
+Every system translates the same sentences with the same model and beam size:
+
+* CTranslate2 raw: ``ctranslate2.Translator.translate_batch`` on the model
+  directory with the server's settings (compute type, threads,
+  max_batch_size, decoding limit), sources tokenized with source.spm as the
+  pipeline does (trailing ``</s>``), no attention asked for. Throughput: all
+  sentences of a workload in one call, the ceiling. Latency: one call per
+  document, documents one after another; this is the reference for the
+  latency target.
+* alinea: TranslateDocument over gRPC to a server this script starts
+  (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
+  defaults) or to ``--server``; N client threads, each with its own
+  channel, pull documents from one shared list; once with word alignment on
+  (the default) and once off. Entity preservation does not exist yet, so
+  it is not part of these numbers. The server refuses calls beyond its
+  --max-concurrent-requests (16 by default); this script stops at the
+  first failed call.
+* transformers (with ``--hf-model``, a Hugging Face Marian directory of the
+  same weights): MarianTokenizer + ``MarianMTModel.generate``, num_beams =
+  beam size, batches of 16 sentences in workload order, max_new_tokens =
+  the server's decoding limit, torch.set_num_threads(cores). Latency as for
+  CTranslate2: one document's sentences per call.
+
+Workloads: the first ``--sentences`` lines of the FLORES-200 dev set, sent
+as documents of 10 lines (every line break ends a sentence), and the seed
+article repeated ``--repeat`` times as separate documents. The sentences are
+those the server translates: the pipeline's own segmentation, sentences
+without words left out (the server copies them), duplicates within a
+document translated once.
+
+Measures: target tokens/s (translations re-encoded with the model's
+target.spm, the same count for every system), sentences/s, per-document
+latency p50/p95/p99, peak RSS (VmHWM: of the server process for alinea; of
+the fresh subprocess that runs the measurement for CTranslate2 and
+transformers), and ratios to raw CTranslate2. Prints a markdown table and
+PASS/FAIL lines for the targets; ``--json OUT`` writes the same as JSON.
+
+    python bench/throughput.py --model-dir models/opus-mt-fr-en
+    python bench/throughput.py --model-dir models/opus-mt-fr-en --hf-model ~/opus-mt-fr-en --json bench.json
+    python bench/throughput.py --server localhost:50051 --concurrency 16    # a running server (no RSS)
+
+Heavy modules (ctranslate2, torch, grpc) are imported where they are used,
+so that each measurement subprocess loads only what it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+REPO = Path(__file__).resolve().parent.parent
+FLORES = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
+SEED = REPO / "seeds" / "kremlin-pekin.fr.txt"
+LINES_PER_DOCUMENT = 10
+HF_BATCH_SIZE = 16
+CALL_TIMEOUT = 600.0
+
+# Targets: alinea at c=16 against the raw CTranslate2 ceiling, and so on.
+TARGET_CONCURRENCY = 16
+MIN_RATIO_ALIGNMENT_ON = 0.85
+MIN_RATIO_ALIGNMENT_OFF = 0.95
+MIN_RATIO_TO_TRANSFORMERS = 5.0
+MAX_LATENCY_RATIO = 1.3
+LATENCY_WORKLOAD = "seed"
+MAX_SERVER_RSS_MIB = 1.5 * 1024
+
+ENTITY_NOTE = "entity preservation: not implemented in alinea yet, so not part of these numbers"
+
+
+# -- results ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One system on one workload."""
+
+    workload: str
+    system: str  # "ctranslate2", "alinea" or "transformers"
+    documents: int
+    sentences: int
+    target_tokens: int
+    seconds: float
+    latencies: list[float] = field(repr=False)
+    peak_rss_mib: float | None
+    concurrency: int | None = None
+    word_alignment: bool | None = None
+
+    @property
+    def label(self) -> str:
+        if self.system == "alinea":
+            return f"alinea c={self.concurrency} align {'on' if self.word_alignment else 'off'}"
+        return {"ctranslate2": "CTranslate2 raw", "transformers": "transformers"}[self.system]
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.target_tokens / self.seconds
+
+    @property
+    def sentences_per_second(self) -> float:
+        return self.sentences / self.seconds
+
+    def latency(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+    def to_json(self, baseline: Row) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k != "latencies"}
+        data.update(
+            label=self.label,
+            tokens_per_second=self.tokens_per_second,
+            sentences_per_second=self.sentences_per_second,
+            latency_p50=self.latency(50),
+            latency_p95=self.latency(95),
+            latency_p99=self.latency(99),
+            tokens_per_second_ratio=self.tokens_per_second / baseline.tokens_per_second,
+            latency_p95_ratio=self.latency(95) / baseline.latency(95),
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    passed: bool | None  # None: not measured in this run
+    detail: str
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "SKIP"}[self.passed]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, interpolated linearly between the nearest values."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- machine, memory, model -----------------------------------------------------
+
+
+def vm_hwm_mib(pid: int | str = "self") -> float:
+    """Peak resident set size (VmHWM) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model: the first one under the package's models/ that is not test-only."""
+    from alinea.models.manifest import Manifest
+    from alinea.server.registry import discover, shipped_model_root
+
+    root = shipped_model_root()
+    for path in discover([root]):
+        if not Manifest.read(path).test_only:
+            return path
+    raise SystemExit(
+        f"throughput: no shipped model under {root} (only test-only models, or none): "
+        "convert one with alinea-convert and pass --model-dir"
+    )
+
+
+def server_translator_settings():
+    """The TranslatorSettings alinea-server uses with its default configuration."""
+    from alinea.server.config import ServerConfig
+    from alinea.server.translate import TranslatorSettings
+
+    config = ServerConfig()
+    return TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads)
+
+
+class TargetPieces:
+    """Counts target tokens the same way for every system: the text re-encoded with target.spm."""
+
+    def __init__(self, model_dir: Path):
+        import sentencepiece as spm
+
+        self._sp = spm.SentencePieceProcessor(model_file=str(Path(model_dir) / "target.spm"))
+
+    def count(self, text: str) -> int:
+        return len(self._sp.encode(text))
+
+
+# -- workloads ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    documents: list[str]
+    # Per document: the distinct sentences the server translates, in order.
+    sentences: list[list[str]]
+
+    @property
+    def sentence_count(self) -> int:
+        return sum(len(s) for s in self.sentences)
+
+
+def translated_sentences(text: str, tokenizer) -> list[str]:
+    """The distinct sentences the server translates for `text`, in order.
+
+    The pipeline's own preparation does the work (segmentation, over-long
+    sentences cut, sentences without words copied rather than translated),
+    so every system gets exactly the server's sentences; it needs only the
+    tokenizer, no model or batcher.
+    """
+    from alinea.server.pipeline import Pipeline
+
+    pipeline = Pipeline(SimpleNamespace(tokenizer=tokenizer), batcher=object())
+    distinct: dict[tuple[str, ...], str] = {}
+    for unit in pipeline._prepare(text):
+        if unit.pieces is not None:
+            distinct.setdefault(tuple(unit.pieces.tokens), unit.sentence.text)
+    return list(distinct.values())
+
+
+def build_workloads(model_dir: Path, sentences: int, repeat: int) -> list[Workload]:
+    from alinea.server.tokenize import SourceTokenizer
+
+    tokenizer = SourceTokenizer(model_dir / "source.spm")
+    lines = FLORES.read_text(encoding="utf-8").splitlines()[:sentences]
+    flores = ["\n".join(lines[i : i + LINES_PER_DOCUMENT]) for i in range(0, len(lines), LINES_PER_DOCUMENT)]
+    seed = [SEED.read_text(encoding="utf-8")] * repeat
+    return [
+        Workload(name, documents, [translated_sentences(d, tokenizer) for d in documents])
+        for name, documents in (("flores", flores), ("seed", seed))
+    ]
+
+
+# -- raw CTranslate2 (in a subprocess) ------------------------------------------
+
+
+def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
+    """Raw CTranslate2 on every workload, in a fresh process so that its peak RSS is its own."""
+    return in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size)
+
+
+def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int) -> list[dict]:
+    import ctranslate2
+
+    from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
+
+    settings = server_translator_settings()
+    translator = ctranslate2.Translator(
+        model_dir,
+        device="cpu",
+        compute_type=settings.compute_type,
+        inter_threads=settings.inter_threads,
+        intra_threads=settings.intra_threads,
+    )
+    tokenizer = SourceTokenizer(Path(model_dir) / "source.spm")
+    detokenizer = TargetDetokenizer(Path(model_dir) / "target.spm")
+    pieces = TargetPieces(Path(model_dir))
+
+    def tokenized(sentences: list[str]) -> list[list[str]]:
+        return [tokenizer.encode(s).tokens + [EOS] for s in sentences]
+
+    def translate(batch: list[list[str]]):
+        # The options of alinea.server.translate.Translator.translate, attention aside.
+        return translator.translate_batch(
+            batch,
+            beam_size=beam_size,
+            max_batch_size=settings.max_batch_tokens,
+            batch_type="tokens",
+            return_scores=True,
+            max_input_length=0,
+            max_decoding_length=settings.max_decoding_length,
+            repetition_penalty=1.0,
+        )
+
+    translate(tokenized(workloads[0].sentences[0][:2]))  # warm-up
+    rows = []
+    for workload in workloads:
+        # Tokenized beforehand: only translate_batch is timed.
+        documents = [tokenized(sentences) for sentences in workload.sentences]
+        started = time.perf_counter()
+        results = translate([sentence for document in documents for sentence in document])
+        seconds = time.perf_counter() - started
+        tokens = sum(pieces.count(detokenizer.decode(r.hypotheses[0])[0]) for r in results)
+        latencies = timed_per_document(translate, documents)
+        rows.append(raw_row(workload, "ctranslate2", tokens, seconds, latencies))
+    return rows
+
+
+def timed_per_document(translate, documents: list) -> list[float]:
+    """Seconds per document, each document's sentences in one call, one document after another."""
+    latencies = []
+    for document in documents:
+        started = time.perf_counter()
+        translate(document)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def raw_row(workload: Workload, system: str, tokens: int, seconds: float, latencies: list[float]) -> dict:
+    """A Row as a plain dict, to cross the process boundary; VmHWM of this process so far."""
+    return asdict(Row(workload.name, system, len(workload.documents), workload.sentence_count, tokens, seconds,
+                      latencies, vm_hwm_mib()))
+
+
+def in_subprocess(function, *args) -> list[Row]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return [Row(**row) for row in pool.submit(function, *args).result()]
+
+
+# -- transformers (in a subprocess) ---------------------------------------------
+
+
+def measure_transformers(hf_dir: Path, model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
+    """MarianMTModel.generate on every workload, in a fresh process so that its peak RSS is its own."""
+    return in_subprocess(_transformers_worker, str(hf_dir), str(model_dir), workloads, beam_size)
+
+
+def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload], beam_size: int) -> list[dict]:
+    import warnings
+
+    import torch
+    from transformers import MarianMTModel, MarianTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+    transformers_logging.disable_progress_bar()
+    torch.set_num_threads(os.cpu_count() or 1)
+    tokenizer = MarianTokenizer.from_pretrained(hf_dir)
+    model = MarianMTModel.from_pretrained(hf_dir).eval()
+    max_new_tokens = server_translator_settings().max_decoding_length
+    pieces = TargetPieces(Path(model_dir))
+
+    def translate(sentences: list[str]) -> list[str]:
+        outputs = []
+        for i in range(0, len(sentences), HF_BATCH_SIZE):
+            inputs = tokenizer(sentences[i : i + HF_BATCH_SIZE], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=max_new_tokens)
+            outputs += tokenizer.batch_decode(generated, skip_special_tokens=True)
+        return outputs
+
+    translate(workloads[0].sentences[0][:2])  # warm-up
+    rows = []
+    for workload in workloads:
+        everything = [s for document in workload.sentences for s in document]
+        started = time.perf_counter()
+        outputs = translate(everything)
+        seconds = time.perf_counter() - started
+        tokens = sum(pieces.count(text) for text in outputs)
+        latencies = timed_per_document(translate, workload.sentences)
+        rows.append(raw_row(workload, "transformers", tokens, seconds, latencies))
+    return rows
+
+
+# -- alinea over gRPC -----------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen | None  # None: a server this script did not start
+    address: str
+    log: Path | None = None
+
+    def peak_rss_mib(self) -> float | None:
+        return vm_hwm_mib(self.process.pid) if self.process else None
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+
+def start_server(model_dir: Path, timeout: float = 120) -> Server:
+    """alinea-server on a free port serving only `model_dir`, its other settings left at their defaults."""
+    log = Path(tempfile.mkstemp(prefix="alinea-throughput-", suffix=".log")[1])
+    command = [sys.executable, "-m", "alinea.server.main", "--port", "0", "--no-shipped-models",
+               "--model-dir", str(model_dir)]
+    with open(log, "w") as log_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("alinea-server listening on"):
+            return Server(process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip(), log)
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise SystemExit(f"throughput: the server did not start; its log:\n{log.read_text()}")
+
+
+def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int, concurrency: int,
+                   alignment: bool, pieces: TargetPieces) -> Row:
+    """`concurrency` client threads translating the workload's documents, pulled from one shared list."""
+    from alinea.client.client import Options, TranslationClient
+
+    options = Options(beam_size=beam_size, word_alignment=None if alignment else False)  # None: on, the default
+    documents = workload.documents
+    responses: list = [None] * len(documents)
+    latencies: list[float] = [0.0] * len(documents)
+    next_document = iter(range(len(documents)))
+    lock = threading.Lock()
+    start = threading.Barrier(concurrency + 1)
+    errors: list[BaseException] = []
+
+    def translate_documents(client) -> None:
+        while not errors:
+            with lock:
+                i = next(next_document, None)
+            if i is None:
+                return
+            called = time.perf_counter()
+            responses[i] = client.translate(
+                documents[i], source_language=manifest.source_language,
+                target_language=manifest.target_language, model=manifest.name, options=options,
+            )
+            latencies[i] = time.perf_counter() - called
+
+    def client_thread() -> None:
+        try:
+            with TranslationClient(server.address, timeout=CALL_TIMEOUT) as client:
+                client.wait_until_ready(60)
+                start.wait()
+                translate_documents(client)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=client_thread) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    try:
+        start.wait()  # every client connected: the clock starts
+    except threading.BrokenBarrierError:
+        pass  # a client failed; reported below
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    failures = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
+    if failures:
+        raise SystemExit(f"throughput: alinea call failed: {failures[0]!r}")
+    sentences, tokens = translated_counts(responses, pieces)
+    if sentences != workload.sentence_count:
+        print(f"warning: alinea translated {sentences} sentences of {workload.name}, "
+              f"expected {workload.sentence_count}", file=sys.stderr)
+    return Row(workload.name, "alinea", len(documents), sentences, tokens, seconds, latencies,
+               server.peak_rss_mib(), concurrency, alignment)
+
+
+def translated_counts(responses, pieces: TargetPieces) -> tuple[int, int]:
+    """Distinct translated sentences per document (as the pipeline translates them) and their target tokens."""
+    sentences = tokens = 0
+    for response in responses:
+        seen = set()
+        for segment in response.segments:
+            if segment.copied or segment.source_text in seen:
+                continue
+            seen.add(segment.source_text)
+            sentences += 1
+            tokens += pieces.count(segment.target_text)
+    return sentences, tokens
+
+
+def warm_up(server: Server, manifest, workload: Workload, beam_size: int) -> None:
+    """One document with alignment on and off; a clear exit when the server cannot be reached or fails."""
+    import grpc
+
+    from alinea.client.client import Options, TranslationClient
+
+    with TranslationClient(server.address, timeout=CALL_TIMEOUT) as client:
+        try:
+            client.wait_until_ready(60)
+            for alignment in (None, False):
+                client.translate(workload.documents[0], source_language=manifest.source_language,
+                                 target_language=manifest.target_language, model=manifest.name,
+                                 options=Options(beam_size=beam_size, word_alignment=alignment))
+        except grpc.FutureTimeoutError:
+            raise SystemExit(f"throughput: no server answers at {server.address}") from None
+        except grpc.RpcError as exc:
+            raise SystemExit(f"throughput: the server at {server.address} failed: "
+                             f"{exc.code().name}: {exc.details()}") from None
+
+
+# -- report ---------------------------------------------------------------------
+
+
+def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
+    import ctranslate2
+
+    settings = server_translator_settings()
+    return {
+        "machine": f"{os.cpu_count()} cores, {cpu_model()}",
+        "cores": os.cpu_count(),
+        "cpu": cpu_model(),
+        "model": manifest.name,
+        "model_dir": str(model_dir),
+        "quantization": manifest.quantization,
+        "beam_size": args.beam_size,
+        "ctranslate2": ctranslate2.__version__,
+        "ctranslate2_settings": asdict(settings),
+        "command": shlex.join(sys.orig_argv),
+    }
+
+
+def baseline_of(rows: list[Row], workload: str) -> Row:
+    return next(r for r in rows if r.workload == workload and r.system == "ctranslate2")
+
+
+def ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}×"
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| workload | system | docs | sentences | target tok/s | sent/s | p50 s | p95 s | p99 s | peak RSS MiB "
+        "| tok/s ÷ raw | p95 ÷ raw |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        base = baseline_of(rows, row.workload)
+        rss = "n/a" if row.peak_rss_mib is None else f"{row.peak_rss_mib:.0f}"
+        lines.append(
+            f"| {row.workload} | {row.label} | {row.documents} | {row.sentences} | {row.tokens_per_second:,.0f} "
+            f"| {row.sentences_per_second:.2f} "
+            f"| {row.latency(50):.3f} | {row.latency(95):.3f} | {row.latency(99):.3f} "
+            f"| {rss} | {ratio(row.tokens_per_second / base.tokens_per_second)} "
+            f"| {ratio(row.latency(95) / base.latency(95))} |"
+        )
+    return lines
+
+
+def find(rows: list[Row], workload: str, system: str, concurrency: int | None = None,
+         alignment: bool | None = None) -> Row | None:
+    for row in rows:
+        if (row.workload, row.system) == (workload, system) and (
+            system != "alinea" or (row.concurrency, row.word_alignment) == (concurrency, alignment)
+        ):
+            return row
+    return None
+
+
+def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_reason: str | None) -> list[Target]:
+    top = TARGET_CONCURRENCY if TARGET_CONCURRENCY in concurrencies else max(concurrencies)
+    note = "" if top == TARGET_CONCURRENCY else f" (c={TARGET_CONCURRENCY} not measured: c={top} instead)"
+    targets = []
+    for workload in dict.fromkeys(r.workload for r in rows):
+        raw = baseline_of(rows, workload)
+        for alignment, minimum in ((True, MIN_RATIO_ALIGNMENT_ON), (False, MIN_RATIO_ALIGNMENT_OFF)):
+            row = find(rows, workload, "alinea", top, alignment)
+            got = row.tokens_per_second / raw.tokens_per_second
+            mode = "on" if alignment else "off"
+            targets.append(Target(
+                f"{workload}: alinea c={top} align {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
+                got >= minimum,
+                f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.2f}×",
+            ))
+        row, hf = find(rows, workload, "alinea", top, True), find(rows, workload, "transformers")
+        description = (f"{workload}: alinea c={top} align on ≥ {MIN_RATIO_TO_TRANSFORMERS} × transformers "
+                       f"tok/s{note}")
+        if hf is None:
+            targets.append(Target(description, None, hf_reason or "transformers not measured"))
+        else:
+            got = row.tokens_per_second / hf.tokens_per_second
+            targets.append(Target(description, got >= MIN_RATIO_TO_TRANSFORMERS,
+                                  f"{row.tokens_per_second:,.0f} / {hf.tokens_per_second:,.0f} = {got:.2f}×"))
+    raw, row = baseline_of(rows, LATENCY_WORKLOAD), find(rows, LATENCY_WORKLOAD, "alinea", 1, True)
+    description = (f"{LATENCY_WORKLOAD}: alinea c=1 align on p95 latency ≤ {MAX_LATENCY_RATIO} × "
+                   "raw CTranslate2 p95")
+    if row is None:
+        targets.append(Target(description, None, "c=1 not measured"))
+    else:
+        got = row.latency(95) / raw.latency(95)
+        targets.append(Target(description, got <= MAX_LATENCY_RATIO,
+                              f"{row.latency(95):.3f}s / {raw.latency(95):.3f}s = {got:.2f}×"))
+    peak = server.peak_rss_mib()
+    description = f"server peak RSS ≤ {MAX_SERVER_RSS_MIB:.0f} MiB (1.5 GiB)"
+    if peak is None:
+        targets.append(Target(description, None, "server not started by this script: its memory is not visible"))
+    else:
+        targets.append(Target(description, peak <= MAX_SERVER_RSS_MIB, f"VmHWM {peak:.0f} MiB"))
+    return targets
+
+
+def report(info: dict, rows: list[Row], targets: list[Target], notes: list[str]) -> str:
+    lines = [
+        f"machine: {info['machine']} | model: {info['model']} ({info['quantization']}) "
+        f"| beam size: {info['beam_size']} | CTranslate2 {info['ctranslate2']}",
+        f"command: {info['command']}",
+        "",
+        *table(rows),
+        "",
+        *(f"{t.verdict} {t.description}: {t.detail}" for t in targets),
+        "",
+        *(f"- {n}" for n in notes),
+    ]
+    return "\n".join(lines)
+
+
+def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
+    s = info["ctranslate2_settings"]
+    threads = "all cores" if s["intra_threads"] == 0 else s["intra_threads"]
+    found = [
+        ENTITY_NOTE,
+        f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
+        f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, max_decoding_length "
+        f"{s['max_decoding_length']}, no attention; throughput = all sentences in one translate_batch call, "
+        "latency = one call per document, one document after another",
+        "latency: alinea = one TranslateDocument call at that concurrency; CTranslate2 raw and transformers = "
+        "one call translating one document's sentences",
+        "target tokens: each translation re-encoded with the model's target.spm, the same count for every system",
+        "peak RSS: alinea = VmHWM of the server process after that run (cumulative over the runs before it); "
+        "CTranslate2 raw and transformers = VmHWM of the fresh subprocess that loaded the model and ran the "
+        "workload (cumulative over its workloads)",
+    ]
+    if server.process is None:
+        found.append(f"alinea: the running server at {server.address}; its settings are its own")
+    if hf_reason:
+        found.append(f"transformers: skipped, {hf_reason}")
+    else:
+        found.append(f"transformers: batches of {HF_BATCH_SIZE} in workload order, num_beams = beam size, "
+                     f"max_new_tokens {s['max_decoding_length']}, torch threads {info['cores']}")
+    return found
+
+
+# -- main -------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, help="alinea model directory (default: the shipped default model)")
+    parser.add_argument("--hf-model", type=Path, help="Hugging Face Marian directory of the same weights, "
+                        "for the transformers column (skipped without it)")
+    parser.add_argument("--sentences", type=int, default=300, help="FLORES dev lines to translate (default 300)")
+    parser.add_argument("--repeat", type=int, default=10,
+                        help="copies of the seed article, one document each (default 10)")
+    parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--server", help="address of a running server (default: start one on --model-dir)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    parser.add_argument("--concurrency", default="1,4,16", help="client threads, comma-separated (default 1,4,16)")
+    args = parser.parse_args(argv)
+    try:
+        args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    except ValueError:
+        parser.error(f"--concurrency: comma-separated numbers, not {args.concurrency!r}")
+    if not args.concurrency or min(args.concurrency) < 1:
+        parser.error("--concurrency needs at least one number, each ≥ 1")
+    if args.sentences < 1 or args.repeat < 1 or not 1 <= args.beam_size <= 16:
+        parser.error("--sentences and --repeat must be ≥ 1, --beam-size 1 to 16")
+    if args.hf_model and not (args.hf_model / "config.json").is_file():
+        parser.error(f"--hf-model {args.hf_model}: not a Hugging Face model directory (no config.json)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from alinea.models.manifest import Manifest, missing_files
+
+    args = parse_args(argv)
+    model_dir = (args.model_dir or default_model_dir()).resolve()
+    if missing := missing_files(model_dir):
+        raise SystemExit(f"throughput: {model_dir} is not a complete model directory, missing {', '.join(missing)}")
+    manifest = Manifest.read(model_dir)
+    workloads = build_workloads(model_dir, args.sentences, args.repeat)
+    info = header(args, manifest, model_dir)
+    hf_reason = (None if args.hf_model
+                 else "no --hf-model DIR given (a Hugging Face Marian directory of the same weights)")
+
+    print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
+          file=sys.stderr)
+    rows = measure_ctranslate2(model_dir, workloads, args.beam_size)
+    if args.hf_model:
+        print("transformers…", file=sys.stderr)
+        rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
+
+    server = Server(None, args.server) if args.server else start_server(model_dir)
+    try:
+        pieces = TargetPieces(model_dir)
+        warm_up(server, manifest, workloads[0], args.beam_size)
+        for workload in workloads:
+            for alignment in (True, False):
+                for concurrency in args.concurrency:
+                    print(f"alinea {workload.name} c={concurrency} align {'on' if alignment else 'off'}…",
+                          file=sys.stderr)
+                    rows.append(measure_alinea(server, manifest, workload, args.beam_size, concurrency,
+                                               alignment, pieces))
+        targets = check_targets(rows, args.concurrency, server, hf_reason)
+    finally:
+        server.stop()
+
+    order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
+    rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
+    found_notes = notes(info, server, hf_reason)
+    print(report(info, rows, targets, found_notes), flush=True)
+    if args.json:
+        data = {
+            "header": info,
+            "rows": [r.to_json(baseline_of(rows, r.workload)) for r in rows],
+            "targets": [{"verdict": t.verdict, **asdict(t)} for t in targets],
+            "notes": found_notes,
+        }
+        args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
