@@ -21,6 +21,9 @@ import grpc
 from alinea.client.client import DEFAULT_TARGET, CredentialsError, Options, TranslationClient
 from alinea.client.formats import WRITERS
 
+# Formats whose output is one document with a header: they cannot be concatenated.
+WHOLE_DOCUMENT_FORMATS = ("tmx", "xliff", "html")
+
 
 def _progress(items: list[Path]):
     """A progress bar over several files when tqdm is installed (it comes with alinea[server])."""
@@ -55,8 +58,8 @@ def _read(source: Path) -> str:
 
 def cmd_translate(args: argparse.Namespace) -> int:
     several = len(args.files) > 1
-    if several and args.format == "tmx" and args.output in (None, Path("-")):
-        print("alinea: several TMX documents cannot share stdout; pass -o DIRECTORY", file=sys.stderr)
+    if several and args.format in WHOLE_DOCUMENT_FORMATS and args.output in (None, Path("-")):
+        print(f"alinea: several {args.format} documents cannot share stdout; pass -o DIRECTORY", file=sys.stderr)
         return 2
     if args.output is not None and (several or str(args.output).endswith("/")):
         args.output.mkdir(parents=True, exist_ok=True)

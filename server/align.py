@@ -42,6 +42,26 @@ def align(
     source_words, target_words = words(source_text), words(target_text)
     if not source_words or not target_words or not attention:
         return ()
+    links = word_links(source_pieces, source_words, target_pieces, target_words, attention)
+    return tuple(
+        WordAlignment(source_words[s], target_words[t]) for s, t in sorted(links, key=lambda link: (link[1], link[0]))
+    )
+
+
+def word_links(
+    source_pieces: list[Span],
+    source_words: list[Span],
+    target_pieces: list[Span],
+    target_words: list[Span],
+    attention: list[list[float]],
+) -> set[tuple[int, int]]:
+    """(source word, target word) index pairs from attention[target_piece][source_piece].
+
+    The words are any spans of the two texts (align() uses words(); the
+    alignment evaluation uses a gold set's own tokens). Each target piece is
+    linked to the source piece it attends to most, the trailing </s> column
+    excluded; pieces outside every word (a bare space) link nothing.
+    """
     source_word = _word_of(source_pieces, source_words)
     target_word = _word_of(target_pieces, target_words)
     links: set[tuple[int, int]] = set()
@@ -55,6 +75,4 @@ def align(
         sw = source_word[s]
         if sw is not None:
             links.add((sw, tw))
-    return tuple(
-        WordAlignment(source_words[s], target_words[t]) for s, t in sorted(links, key=lambda link: (link[1], link[0]))
-    )
+    return links
