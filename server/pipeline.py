@@ -82,25 +82,25 @@ class Pipeline:
         return PendingDocument(self, text, options, units, by_unit, ticket)
 
     def _prepare(self, text: str) -> list[_Unit]:
+        """Sentences with their pieces; over-long ones are cut, and numbered anew after any cut."""
         units: list[_Unit] = []
         pending = deque(segment(text, DEFAULT_MAX_CHARS))
         while pending:
             sentence = pending.popleft()
-            if not _HAS_WORDS.search(sentence.text):
-                units.append(_Unit(sentence, None))
-            else:
+            pieces = None
+            if _HAS_WORDS.search(sentence.text):
                 pieces = self.model.tokenizer.encode(sentence.text)
                 if len(pieces.tokens) > MAX_SOURCE_PIECES and len(sentence.text) > 1:
                     pending.extendleft(reversed(_halve(text, sentence)))
                     continue
-                units.append(_Unit(sentence, pieces))
+            if sentence.index != len(units):
+                sentence = dataclasses.replace(sentence, index=len(units))
+            units.append(_Unit(sentence, pieces))
             if self.max_sentences is not None and len(units) > self.max_sentences:
                 raise DocumentTooLong(
                     f"the document has more than {self.max_sentences:,} sentences: split it into smaller documents"
                 )
-        return [
-            dataclasses.replace(u, sentence=dataclasses.replace(u.sentence, index=i)) for i, u in enumerate(units)
-        ]
+        return units
 
     def _segment(self, unit: _Unit, hypothesis: Hypothesis, options: TranslationOptions) -> Segment:
         s, pieces = unit.sentence, unit.pieces
