@@ -6,7 +6,8 @@ version, and French news text has a handful of well-known traps that rules
 handle deterministically:
 
 * a sentence ends at ``. ! ? …`` (or a run of them), possibly followed by
-  closing quotes or brackets (``»  ”  )``), then whitespace, then something
+  closing quotes or brackets (``»  ”  )``, French style with a space before
+  ``»``), then whitespace, then something
   that can start a sentence (an upper-case letter, a digit, an opening
   quote, bracket or dash);
 * not after abbreviations (``M.``, ``Mme``, ``art.``, ``cf.``…) or a single
@@ -37,7 +38,7 @@ ABBREVIATIONS = frozenset(
 
 # A run of sentence-final punctuation, the closing marks after it, the
 # whitespace that follows.
-_BOUNDARY = re.compile(r"[.!?…]+[»\"”’')\]]*(?=\s)")
+_BOUNDARY = re.compile(r"[.!?…]+(?:[ \u00a0\u202f]?[»”])?[\"’')\]]*(?=\s)")
 _WORD_BEFORE = re.compile(r"([\w.-]+)$")
 _OPENERS = frozenset("«\"“‘'([—–-¿¡")
 _SOFT_CUTS = re.compile(r"[,;:]\s|\s")

@@ -41,6 +41,8 @@ def test_other_terminators():
     assert texts("Vraiment ? Oui ! Enfin… Bon. «Allez.» Il part.") == [
         "Vraiment ?", "Oui !", "Enfin…", "Bon.", "«Allez.»", "Il part."]
     assert texts("Il a dit «non.» puis il est parti.") == ["Il a dit «non.» puis il est parti."]
+    assert texts("« Je pars. » Il est parti.") == ["« Je pars. »", "Il est parti."]
+    assert texts("« Je pars\u00a0! » a-t-il dit.") == ["« Je pars\u00a0! » a-t-il dit."]
     assert texts("Le taux est de 3.5 pour cent. Voilà.") == ["Le taux est de 3.5 pour cent.", "Voilà."]
 
 
