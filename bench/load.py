@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import grpc
 
 from alinea.client.client import Options, TranslationClient
+from alinea.server.launch import start_local_server
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = (REPO / "seeds" / "kremlin-pekin.fr.txt").read_text(encoding="utf-8")
@@ -156,28 +156,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
 
-    process = None
+    server = None
     address = args.server
     if address is None:
-        command = [sys.executable, "-m", "alinea.server.main", "--port", "0", "--log-level", "WARNING"]
+        flags = ["--log-level", "WARNING"]
         if args.model_dir:
-            command += ["--no-shipped-models", "--model-dir", str(args.model_dir)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        line = process.stdout.readline()
-        if "listening on" not in line:
-            print(f"server did not start: {line}", file=sys.stderr)
-            return 1
-        address = "127.0.0.1:" + line.rsplit(":", 1)[1].strip()
+            flags += ["--no-shipped-models", "--model-dir", str(args.model_dir)]
+        server = start_local_server(flags)
+        address = server.address
     try:
         with TranslationClient(address, timeout=60) as client:
             client.translate(SEED)  # warm up before measuring memory
-        start_rss = rss_mb(process.pid) if process else None
+        start_rss = rss_mb(server.process.pid) if server else None
         report = run_load(address, args.clients, args.seconds)
-        end_rss = rss_mb(process.pid) if process else None
+        end_rss = rss_mb(server.process.pid) if server else None
     finally:
-        if process:
-            process.terminate()
-            process.wait(60)
+        if server:
+            server.stop()
     print(report.summary())
     if start_rss is not None:
         print(f"server RSS: {start_rss:.0f} MB after warm-up, {end_rss:.0f} MB after the load")

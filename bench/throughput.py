@@ -52,15 +52,15 @@ import json
 import multiprocessing
 import os
 import shlex
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+
+from alinea.server.launch import LocalServer, start_local_server
 
 REPO = Path(__file__).resolve().parent.parent
 FLORES = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
@@ -380,36 +380,24 @@ def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload],
 
 @dataclass
 class Server:
-    process: subprocess.Popen | None  # None: a server this script did not start
     address: str
-    log: Path | None = None
+    local: LocalServer | None = None  # None: a server this script did not start
 
     def peak_rss_mib(self) -> float | None:
-        return vm_hwm_mib(self.process.pid) if self.process else None
+        return vm_hwm_mib(self.local.process.pid) if self.local else None
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(60)
+        if self.local:
+            self.local.stop()
 
 
-def start_server(model_dir: Path, timeout: float = 120) -> Server:
+def start_server(model_dir: Path) -> Server:
     """alinea-server on a free port serving only `model_dir`, its other settings left at their defaults."""
-    log = Path(tempfile.mkstemp(prefix="alinea-throughput-", suffix=".log")[1])
-    command = [sys.executable, "-m", "alinea.server.main", "--port", "0", "--no-shipped-models",
-               "--model-dir", str(model_dir)]
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("alinea-server listening on"):
-            return Server(process, "127.0.0.1:" + line.rsplit(":", 1)[1].strip(), log)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise SystemExit(f"throughput: the server did not start; its log:\n{log.read_text()}")
+    try:
+        local = start_local_server(["--no-shipped-models", "--model-dir", str(model_dir)])
+    except RuntimeError as exc:
+        raise SystemExit(f"throughput: {exc}") from None
+    return Server(local.address, local)
 
 
 def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int, concurrency: int,
@@ -636,7 +624,7 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         "CTranslate2 raw and transformers = VmHWM of the fresh subprocess that loaded the model and ran the "
         "workload (cumulative over its workloads)",
     ]
-    if server.process is None:
+    if server.local is None:
         found.append(f"alinea: the running server at {server.address}; its settings are its own")
     if hf_reason:
         found.append(f"transformers: skipped, {hf_reason}")
@@ -695,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
         print("transformers…", file=sys.stderr)
         rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
 
-    server = Server(None, args.server) if args.server else start_server(model_dir)
+    server = Server(args.server) if args.server else start_server(model_dir)
     try:
         pieces = TargetPieces(model_dir)
         warm_up(server, manifest, workloads[0], args.beam_size)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from alinea.server.launch import LocalServer, start_local_server
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_FR = REPO / "seeds" / "kremlin-pekin.fr.txt"
@@ -35,39 +31,14 @@ def tiny_model(tiny_model_dir: Path):
     return load_model(tiny_model_dir, TranslatorSettings())
 
 
-@dataclass
-class RunningServer:
-    process: subprocess.Popen
-    address: str
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def start_server(model_dir: Path, log: Path, *extra: str, timeout: float = 60) -> RunningServer:
-    """Start alinea-server on a free port and wait for its 'listening on' line."""
-    command = [sys.executable, "-m", "alinea.server.main", "--port", "0", "--no-shipped-models",
-               "--model-dir", str(model_dir), "--grace-period", "5", *extra]
-    log_file = open(log, "w")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("alinea-server listening on"):
-            port = line.rsplit(":", 1)[1].strip()
-            return RunningServer(process, f"127.0.0.1:{port}", log)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"server did not start; log:\n{log.read_text()}")
+def start_server(model_dir: Path, log: Path, *extra: str, timeout: float = 60) -> LocalServer:
+    """alinea-server on a free port serving only `model_dir`, with a short grace period."""
+    return start_local_server(["--no-shipped-models", "--model-dir", str(model_dir), "--grace-period", "5", *extra],
+                              log, timeout)
 
 
 @pytest.fixture(scope="session")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running = start_server(tiny_model_dir, tmp_path_factory.mktemp("server") / "server.log",
                            "--max-request-chars", "20000")
     yield running
@@ -75,7 +46,7 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture
-def client(server: RunningServer):
+def client(server: LocalServer):
     from alinea.client.client import TranslationClient
 
     with TranslationClient(server.address, timeout=120) as c:

@@ -1,6 +1,5 @@
 import filecmp
 import importlib.util
-from pathlib import Path
 
 from conftest import REPO
 

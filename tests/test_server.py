@@ -9,7 +9,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from alinea.client.client import Options, TranslationClient
-from alinea.v1 import translation_pb2 as pb
 from conftest import SEED_FR, start_server
 
 SEED = SEED_FR.read_text(encoding="utf-8")
