@@ -95,9 +95,11 @@ class ModelRegistry:
             if name in self._by_name:
                 raise ModelError(f"two models are named {name!r}: {self._by_name[name].path} and {model.path}")
             self._by_name[name] = model
-        # Per language pair: trained models before test-only ones, then by name.
+        # Per language pair: trained models before test-only ones, then the
+        # one found last: a --model-dir model wins over a shipped one.
         self._defaults: dict[tuple[str, str], LoadedModel] = {}
-        for model in sorted(models, key=lambda m: (m.manifest.test_only, m.manifest.name)):
+        ranked = sorted(enumerate(models), key=lambda im: (im[1].manifest.test_only, -im[0]))
+        for _, model in ranked:
             self._defaults.setdefault(self._pair(model), model)
 
     @classmethod

@@ -79,6 +79,17 @@ def test_trained_models_are_preferred_over_test_models(tiny_model):
     assert not registry.is_default(tiny_model)
 
 
+def test_a_model_given_later_is_the_default(tiny_model):
+    import dataclasses
+
+    def trained(name):
+        return dataclasses.replace(tiny_model, manifest=dataclasses.replace(tiny_model.manifest, name=name, test_only=False))
+
+    shipped, given = trained("shipped"), trained("given")
+    assert ModelRegistry([shipped, given]).resolve("fr", "en") is given
+    assert ModelRegistry([given, shipped]).resolve("fr", "en") is shipped
+
+
 def test_manifest_round_trip(tmp_path):
     manifest = Manifest("m", "fr", "en", "int8", "d", {"origin": "x"})
     manifest.write(tmp_path)
