@@ -22,7 +22,7 @@ import yaml
 
 from alinea.models.convert import convert, detect_input, language_pair_from_name, main
 from alinea.models.manifest import Manifest, missing_files
-from alinea.models.marian import train_sentencepiece
+from alinea.models.marian import joint_vocabulary, train_sentencepiece
 from alinea.server.pipeline import Pipeline
 from alinea.server.records import TranslationOptions
 from alinea.server.registry import load_model
@@ -136,19 +136,8 @@ def marian_config_entry(config: dict) -> np.ndarray:
 
 
 def marian_vocabulary(*spm_models: Path) -> list[str]:
-    """A joint Marian vocabulary: </s>, <unk>, then every piece of both SentencePiece models once."""
-    import sentencepiece as spm
-
-    tokens = ["</s>", "<unk>"]
-    seen = set(tokens)
-    for path in spm_models:
-        processor = spm.SentencePieceProcessor(model_file=str(path))
-        for i in range(processor.get_piece_size()):
-            piece = processor.id_to_piece(i)
-            if piece not in seen:
-                seen.add(piece)
-                tokens.append(piece)
-    return tokens
+    """A joint Marian vocabulary as OPUS-MT releases have it: the Hugging Face one without its final <pad>."""
+    return joint_vocabulary(*spm_models)[:-1]
 
 
 _PLAIN_YAML = re.compile(r"</s>|<unk>|\u2581[^\W\d_]*")
