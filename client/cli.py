@@ -56,6 +56,25 @@ def _read(source: Path) -> str:
     return source.read_text(encoding="utf-8")
 
 
+def read_glossary(path: Path) -> dict[str, str]:
+    """A glossary file: one term a line, `source<TAB>target` (no target: keep the term verbatim); # comments.
+
+    ValueError names the line of a malformed or contradictory entry.
+    """
+    glossary: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        source, _, target = line.partition("\t")
+        source, target = source.strip(), target.strip()
+        if not source or "\t" in target:
+            raise ValueError(f"line {number}: expected `source<TAB>target` or a lone source term")
+        if glossary.get(source, target) != target:
+            raise ValueError(f"line {number}: {source!r} already has the target {glossary[source]!r}")
+        glossary[source] = target
+    return glossary
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     several = len(args.files) > 1
     if several and args.format in WHOLE_DOCUMENT_FORMATS and args.output in (None, Path("-")):
@@ -64,7 +83,13 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.output is not None and (several or str(args.output).endswith("/")):
         args.output.mkdir(parents=True, exist_ok=True)
     writer = WRITERS[args.format][0]
-    options = Options(beam_size=args.beam_size, word_alignment=False if args.no_alignment else None)
+    try:
+        glossary = read_glossary(args.glossary) if args.glossary else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"alinea: --glossary {args.glossary}: {exc}", file=sys.stderr)
+        return 2
+    options = Options(beam_size=args.beam_size, word_alignment=False if args.no_alignment else None,
+                      entities=args.entities, glossary=glossary)
     failures = 0
     with _connect(args) as client:
         if not _wait(client, args):
@@ -179,22 +204,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         translate = None
         for testset in testsets:
             if args.hypotheses:
-                hypotheses, model = testset.units(args.hypotheses), args.model or "hypotheses"
+                hypotheses, model, entities = testset.units(args.hypotheses), args.model or "hypotheses", None
             else:
                 if translate is None:
                     translate = (
-                        evaluate.in_process_translator(args.model_dir, args.model)
+                        evaluate.in_process_translator(args.model_dir, args.model, entities=args.entities)
                         if args.in_process
-                        else evaluate.server_translator(client, args.model)
+                        else evaluate.server_translator(client, args.model, entities=args.entities)
                     )
                 try:
-                    hypotheses, model = evaluate.translate_testset(testset, translate)
+                    output = evaluate.translate_testset(testset, translate)
+                    hypotheses, model, entities = output.hypotheses, output.model, output.entities
                 except (grpc.RpcError, RuntimeError) as exc:
                     detail = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.RpcError) else str(exc)
                     print(f"alinea eval: {testset.name}: {detail}", file=sys.stderr)
                     return 1
             try:
-                reports.append(evaluate.score(testset, hypotheses, model))
+                reports.append(evaluate.score(testset, hypotheses, model, entities))
             except ValueError as exc:
                 print(f"alinea eval: {exc}", file=sys.stderr)
                 return 2
@@ -251,11 +277,14 @@ def _testsets(evaluate, args: argparse.Namespace):
 
 
 def _print_reports(reports, out: TextIO) -> None:
-    header = ("test set", "model", "units", "BLEU", "chrF", "chrF++", "entities")
+    header = ("test set", "model", "units", "BLEU", "chrF", "chrF++", "entities (list)", "entities (in reference)")
     rows = [header]
     for r in reports:
-        entities = "" if r.entity_preservation is None else f"{100 * r.entity_preservation:.1f}%"
-        rows.append((r.testset, r.model, str(r.units), *(f"{r.scores[m].score:.2f}" for m in ("BLEU", "chrF", "chrF++")), entities))
+        listed = "" if r.entity_preservation is None else f"{100 * r.entity_preservation:.1f}%"
+        in_reference = "" if r.reference_entity_rate is None else \
+            f"{100 * r.reference_entity_rate:.1f}% of {r.reference_entities}"
+        rows.append((r.testset, r.model, str(r.units), *(f"{r.scores[m].score:.2f}" for m in ("BLEU", "chrF", "chrF++")),
+                     listed, in_reference))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
@@ -319,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--model", default="", help="model name from `alinea models` (default: the server's choice)")
     translate.add_argument("--beam-size", type=int, help="beam size, 1-16 (default: the server's)")
     translate.add_argument("--no-alignment", action="store_true", help="skip word alignment (faster)")
+    translate.add_argument("--entities", choices=("preserve", "report", "off"),
+                           help="named entities, numbers and dates: preserve (check and repair, the server's default), "
+                           "report (check only), off (skip, fastest)")
+    translate.add_argument("--glossary", type=Path, metavar="TSV",
+                           help="terms to enforce: `source<TAB>target` per line, or a lone term to keep verbatim")
     translate.set_defaults(run=cmd_translate)
 
     models = sub.add_parser("models", parents=[common], help="list the server's models")
@@ -342,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--in-process", action="store_true", help="translate in this process instead of through --server")
     ev.add_argument("--model-dir", type=Path, action="append", default=[], help="with --in-process: extra model directories")
     ev.add_argument("--hypotheses", type=Path, help="score this existing output instead of translating")
+    ev.add_argument("--entities", choices=("preserve", "report", "off"), default="preserve",
+                    help="entity handling to translate with: preserve (check and repair), report (check only), "
+                    "off (default %(default)s)")
     ev.add_argument("--output-dir", type=Path, help="write each test set's hypotheses here")
     ev.add_argument("--json", type=Path, help="write the scores and signatures as JSON")
     ev.add_argument("--baselines", type=Path, default=DEFAULT_BASELINES, help="baseline folder (default %(default)s)")

@@ -32,17 +32,33 @@ from alinea.v1 import translation_pb2_grpc as pb_grpc
 DEFAULT_TARGET = os.environ.get("ALINEA_SERVER", "localhost:50051")
 
 
+ENTITY_MODES = {"preserve": pb.ENTITY_MODE_PRESERVE, "report": pb.ENTITY_MODE_REPORT, "off": pb.ENTITY_MODE_OFF}
+
+
 @dataclass(frozen=True)
 class Options:
-    """Per-request translation options; None keeps the server's default."""
+    """Per-request translation options; None keeps the server's default.
+
+    `entities`: "preserve" (check and repair), "report" (check only) or
+    "off"; `glossary` maps source terms to the target form to enforce ("" keeps
+    the term verbatim).
+    """
 
     beam_size: int | None = None
     word_alignment: bool | None = None
+    entities: str | None = None
+    glossary: dict[str, str] | None = None
 
     def to_proto(self) -> pb.TranslationOptions:
         options = pb.TranslationOptions(beam_size=self.beam_size or 0)
         if self.word_alignment is not None:
             options.word_alignment = self.word_alignment
+        if self.entities is not None:
+            if self.entities not in ENTITY_MODES:
+                raise ValueError(f"entities must be one of {', '.join(ENTITY_MODES)}, not {self.entities!r}")
+            options.entities = ENTITY_MODES[self.entities]
+        for source, target in (self.glossary or {}).items():
+            options.glossary.add(source=source, target=target)
         return options
 
 

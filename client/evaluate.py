@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +26,20 @@ METRICS = ("BLEU", "chrF", "chrF++")
 # Lines per request when translating a sentence-level set.
 LINES_PER_DOCUMENT = 50
 
+# What the translators do with entities: "preserve", "report" or "off" (see TranslationOptions.entities).
+ENTITY_MODES = ("preserve", "report", "off")
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A document's translation and the expected target form of each entity the service found in it."""
+
+    text: str
+    entities: tuple[tuple[int, str], ...] = ()  # (offset of the entity's sentence in the document, expected form)
+
+
 # translate(documents, source_language, target_language) -> (translations, model name)
-Translate = Callable[[list[str], str, str], tuple[list[str], str]]
+Translate = Callable[[list[str], str, str], tuple[list[Translated], str]]
 
 
 @dataclass(frozen=True)
@@ -81,30 +94,66 @@ def load_testsets(manifest: Path) -> list[TestSet]:
 # -- translating --------------------------------------------------------------------
 
 
-def translate_testset(testset: TestSet, translate: Translate) -> tuple[list[str], str]:
-    """Hypotheses, one per unit of the set, and the model that made them."""
+@dataclass
+class Output:
+    """A test set's hypotheses, one per unit, with the expected entity forms the service reported per unit."""
+
+    hypotheses: list[str]
+    model: str
+    entities: list[list[str]] | None = None  # None: the translator reported no entities
+
+
+def _unit_starts(text: str, level: str) -> list[int]:
+    """Offsets in `text` where its units (lines, or paragraphs) begin, in split_units' order."""
+    if level == "document":
+        return [m.start() for m in re.finditer(r"\S(?:.|\n(?!\s*\n))*", text)]
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+def _entities_by_unit(document: str, level: str, translated: Translated, units: int) -> list[list[str]]:
+    starts = _unit_starts(document, level)
+    by_unit: list[list[str]] = [[] for _ in range(units)]
+    for offset, expected in translated.entities:
+        unit = bisect_right(starts, offset) - 1
+        if 0 <= unit < units:
+            by_unit[unit].append(expected)
+    return by_unit
+
+
+def translate_testset(testset: TestSet, translate: Translate) -> Output:
+    """Hypotheses, one per unit of the set, the model that made them, and the entities it reported."""
     if testset.level == "document":
         text = testset.source.read_text(encoding="utf-8")
         (translation,), model = translate([text], testset.source_language, testset.target_language)
-        return split_units(translation, "document"), model
+        hypotheses = split_units(translation.text, "document")
+        return Output(hypotheses, model, _entities_by_unit(text, "document", translation, len(hypotheses)))
     lines = testset.units(testset.source)
     # A blank line would be an empty document: keep its place, translate the rest.
-    chunks = [lines[i : i + LINES_PER_DOCUMENT] for i in range(0, len(lines), LINES_PER_DOCUMENT)]
-    translations, model = translate(["\n".join(c) for c in chunks], testset.source_language, testset.target_language)
-    hypotheses: list[str] = []
+    chunks = ["\n".join(lines[i : i + LINES_PER_DOCUMENT]) for i in range(0, len(lines), LINES_PER_DOCUMENT)]
+    translations, model = translate(chunks, testset.source_language, testset.target_language)
+    output = Output([], model, [])
     for chunk, translation in zip(chunks, translations):
-        out = translation.split("\n")
-        if len(out) != len(chunk):
-            raise RuntimeError(f"{testset.name}: {len(chunk)} lines went in, {len(out)} came out")
-        hypotheses.extend(out)
-    return hypotheses, model
+        out = translation.text.split("\n")
+        if len(out) != chunk.count("\n") + 1:
+            raise RuntimeError(f"{testset.name}: {chunk.count(chr(10)) + 1} lines went in, {len(out)} came out")
+        output.hypotheses.extend(out)
+        output.entities.extend(_entities_by_unit(chunk, "sentence", translation, len(out)))
+    return output
 
 
-def server_translator(client, model: str = "") -> Translate:
+def _reported(segments) -> tuple[tuple[int, str], ...]:
+    """(sentence offset, expected form) of every entity of a response's segments (records or messages)."""
+    return tuple((s.source_span.start, e.expected_text) for s in segments for e in s.entities)
+
+
+def server_translator(client, model: str = "", entities: str = "preserve") -> Translate:
     """Translate through a running server, many documents over one TranslateDocuments call."""
+    from alinea.client.client import Options
 
-    def translate(documents: list[str], source: str, target: str) -> tuple[list[str], str]:
-        requests = [client.request(d, source_language=source, target_language=target, model=model,
+    options = Options(entities=entities)
+
+    def translate(documents: list[str], source: str, target: str) -> tuple[list[Translated], str]:
+        requests = [client.request(d, source_language=source, target_language=target, model=model, options=options,
                                    document_id=str(i)) for i, d in enumerate(documents)]
         out, used = [], ""
         for document, response in zip(documents, client.translate_many(requests)):
@@ -112,28 +161,38 @@ def server_translator(client, model: str = "") -> Translate:
                 # Blank input lines make an empty document; anything else is a real failure.
                 if document.strip():
                     raise RuntimeError(f"document {response.document_id}: {response.error.message}")
-                out.append(document)
+                out.append(Translated(document))
                 continue
-            out.append(response.translated_text)
+            out.append(Translated(response.translated_text, _reported(response.segments)))
             used = response.model
         return out, used
 
     return translate
 
 
-def in_process_translator(model_dirs: Sequence[Path] = (), model: str = "", shipped: bool = True) -> Translate:
+def in_process_translator(model_dirs: Sequence[Path] = (), model: str = "", shipped: bool = True,
+                          entities: str = "preserve") -> Translate:
     """Translate with the server's pipeline in this process (needs alinea[server])."""
+    from alinea.server.entities import recognizer_for
     from alinea.server.pipeline import Pipeline
     from alinea.server.records import TranslationOptions
-    from alinea.server.registry import ModelRegistry, shipped_model_root
+    from alinea.server.registry import ModelRegistry, primary_subtag, shipped_model_root
 
     registry = ModelRegistry.load(([shipped_model_root()] if shipped else []) + list(model_dirs))
+    options = TranslationOptions(entities=entities)
 
-    def translate(documents: list[str], source: str, target: str) -> tuple[list[str], str]:
+    def translate(documents: list[str], source: str, target: str) -> tuple[list[Translated], str]:
         loaded = registry.resolve(source, target, model)
-        pipeline = Pipeline(loaded)
-        options = TranslationOptions()
-        return [pipeline.translate(d, options).translated_text if d.strip() else d for d in documents], loaded.manifest.name
+        pipeline = Pipeline(loaded, recognizer=recognizer_for(primary_subtag(loaded.manifest.source_language),
+                                                              primary_subtag(loaded.manifest.target_language)))
+        out = []
+        for document in documents:
+            if not document.strip():
+                out.append(Translated(document))
+                continue
+            result = pipeline.translate(document, options)
+            out.append(Translated(result.translated_text, _reported(result.segments)))
+        return out, loaded.manifest.name
 
     return translate
 
@@ -154,6 +213,9 @@ class Report:
     units: int
     scores: dict[str, Score]
     entity_preservation: float | None = None
+    # Entities the service found whose expected form is in the reference, and the share of them in the output.
+    reference_entities: int | None = None
+    reference_entity_rate: float | None = None
     hypotheses: list[str] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
@@ -164,7 +226,8 @@ class Report:
     @classmethod
     def from_json(cls, data: dict, hypotheses: list[str] | None = None) -> "Report":
         scores = {k: Score(**v) for k, v in data["scores"].items()}
-        return cls(data["testset"], data["model"], data["units"], scores, data.get("entity_preservation"), hypotheses or [])
+        return cls(data["testset"], data["model"], data["units"], scores, data.get("entity_preservation"),
+                   data.get("reference_entities"), data.get("reference_entity_rate"), hypotheses or [])
 
 
 def metrics():
@@ -173,7 +236,8 @@ def metrics():
     return {"BLEU": BLEU(), "chrF": CHRF(), "chrF++": CHRF(word_order=2)}
 
 
-def score(testset: TestSet, hypotheses: list[str], model: str) -> Report:
+def score(testset: TestSet, hypotheses: list[str], model: str, entities: list[list[str]] | None = None) -> Report:
+    """Scores of `hypotheses`; with `entities` (expected forms per unit), the reference-based entity rate too."""
     references = testset.units(testset.reference)
     if len(hypotheses) != len(references):
         raise ValueError(f"{testset.name}: {len(hypotheses)} hypotheses for {len(references)} references")
@@ -181,8 +245,29 @@ def score(testset: TestSet, hypotheses: list[str], model: str) -> Report:
     for name, metric in metrics().items():
         result = metric.corpus_score(hypotheses, [references])
         scores[name] = Score(round(result.score, 2), str(metric.get_signature()))
-    entities = entity_preservation(testset.entities, "\n".join(hypotheses)) if testset.entities else None
-    return Report(testset.name, model, len(references), scores, entities, hypotheses)
+    listed = entity_preservation(testset.entities, "\n".join(hypotheses)) if testset.entities else None
+    checked, rate = reference_entity_rate(entities, references, hypotheses) if entities is not None else (None, None)
+    return Report(testset.name, model, len(references), scores, listed, checked, rate, hypotheses)
+
+
+def _contains(text: str, form: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) is not None
+
+
+def reference_entity_rate(entities: list[list[str]], references: list[str],
+                          hypotheses: list[str]) -> tuple[int, float | None]:
+    """Of the entities whose expected form the reference contains, how many, and the share the output contains.
+
+    The reference decides which entities count, so a wrong expected form
+    (or a false entity) is left out rather than scored against the output.
+    """
+    checked = found = 0
+    for forms, reference, hypothesis in zip(entities, references, hypotheses):
+        for form in forms:
+            if _contains(reference, form):
+                checked += 1
+                found += _contains(hypothesis, form)
+    return checked, (round(found / checked, 4) if checked else None)
 
 
 def entity_preservation(entity_list: Path, translation: str) -> float:
@@ -264,6 +349,11 @@ def check(report: Report, baseline: Report, tolerances: dict[str, float]) -> lis
         if report.entity_preservation < baseline.entity_preservation - tolerance:
             regressions.append(Regression(report.testset, "entity preservation", baseline.entity_preservation,
                                           report.entity_preservation, tolerance))
+    if baseline.reference_entity_rate is not None and report.reference_entity_rate is not None:
+        tolerance = tolerances.get("entities", 0.0)
+        if report.reference_entity_rate < baseline.reference_entity_rate - tolerance:
+            regressions.append(Regression(report.testset, "entity preservation (in reference)",
+                                          baseline.reference_entity_rate, report.reference_entity_rate, tolerance))
     return regressions
 
 

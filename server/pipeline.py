@@ -1,8 +1,9 @@
-"""One document through segment → tokenize → translate → detokenize → align.
+"""One document through segment → entities → tokenize → translate → detokenize → align → carry entities.
 
 Pure Python objects in and out; the gRPC service and the CLI's in-process
-mode both call this. Entity preservation plugs in between segmentation and
-tokenization (protect) and after alignment (restore/verify).
+mode both call this. Entities are found once per document (before
+translation, so the statistical model sees whole paragraphs), then checked
+and repaired in each translated sentence (preserve.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from alinea.server.align import align
+from alinea.server.align import align, words
 from alinea.server.batcher import Batcher, Ticket
-from alinea.server.records import DocumentTranslation, Segment, Sentence, TranslationOptions
+from alinea.server.entities import EntityRecognizer, Mention
+from alinea.server.preserve import carry
+from alinea.server.records import (OFF, PRESERVE, DocumentTranslation, Segment, Sentence, Span, TranslationOptions,
+                                   WordAlignment)
 from alinea.server.registry import LoadedModel
 from alinea.server.segment import DEFAULT_MAX_CHARS, cut_long, segment
 from alinea.server.tokenize import EOS, Pieces
@@ -35,6 +39,7 @@ _HAS_WORDS = re.compile(r"[^\W\d_]{2}")
 class _Unit:
     sentence: Sentence
     pieces: Pieces | None  # None: copied verbatim
+    mentions: tuple[Mention, ...] = ()  # spans of sentence.text
 
 
 class DocumentTooLong(ValueError):
@@ -49,10 +54,13 @@ class Pipeline:
     document's sentences still queued.
     """
 
-    def __init__(self, model: LoadedModel, batcher: Batcher | None = None, max_sentences: int | None = None):
+    def __init__(self, model: LoadedModel, batcher: Batcher | None = None, max_sentences: int | None = None,
+                 recognizer: EntityRecognizer | None = None):
         self.model = model
         self.batcher = batcher or Batcher(model.translator, name=model.manifest.name)
         self.max_sentences = max_sentences
+        # None: the model's source language has no entity recognizer, and segments carry no entities.
+        self.recognizer = recognizer
 
     def translate(self, text: str, options: TranslationOptions, ticket: Ticket | None = None,
                   timeout: float | None = None) -> DocumentTranslation:
@@ -66,6 +74,8 @@ class Pipeline:
     def start(self, text: str, options: TranslationOptions, ticket: Ticket | None = None) -> "PendingDocument":
         """Segment and tokenize `text` and queue its sentences; translation goes on in the batcher."""
         units = self._prepare(text)
+        if self.recognizer is not None and options.entities != OFF:
+            units = _with_mentions(units, self.recognizer.find(text, dict(options.glossary)))
         # Identical sentences in a document are translated once.
         distinct: dict[tuple[str, ...], int] = {}
         for unit in units:
@@ -75,7 +85,7 @@ class Pipeline:
         futures = self.batcher.submit(
             [[*tokens, EOS] for tokens in distinct],
             beam_size=options.beam_size,
-            attention=options.word_alignment,
+            attention=options.word_alignment or _repairs(options, units),
             ticket=ticket,
         )
         by_unit = [None if u.pieces is None else futures[distinct[tuple(u.pieces.tokens)]] for u in units]
@@ -105,10 +115,23 @@ class Pipeline:
     def _segment(self, unit: _Unit, hypothesis: Hypothesis, options: TranslationOptions) -> Segment:
         s, pieces = unit.sentence, unit.pieces
         target_text, target_spans = self.model.detokenizer.decode(hypothesis.tokens)
-        alignments = (
-            align(s.text, pieces.spans, target_text, target_spans, hypothesis.attention) if options.word_alignment else ()
-        )
-        return Segment(s.index, s.paragraph, s.span, s.text, target_text, alignments=alignments, score=hypothesis.score)
+        alignments = align(s.text, pieces.spans, target_text, target_spans, hypothesis.attention or [])
+        entities = ()
+        if unit.mentions:
+            carried = carry(s.text, list(unit.mentions), target_text, alignments, repair=options.entities == PRESERVE)
+            target_text, alignments, entities = carried.target_text, carried.alignments, carried.entities
+        return Segment(s.index, s.paragraph, s.span, s.text, target_text,
+                       alignments=alignments if options.word_alignment else (), entities=entities,
+                       score=hypothesis.score)
+
+    def _copied(self, unit: _Unit) -> Segment:
+        """A segment with nothing to translate: its text, and its entities checked (never rewritten) in it."""
+        s = unit.sentence
+        entities = ()
+        if unit.mentions:
+            identity = tuple(WordAlignment(w, w) for w in words(s.text))
+            entities = carry(s.text, list(unit.mentions), s.text, identity, repair=False).entities
+        return Segment(s.index, s.paragraph, s.span, s.text, s.text, entities=entities, copied=True)
 
 
 @dataclass
@@ -132,8 +155,7 @@ class PendingDocument:
         try:
             for unit, future in zip(self.units, self.futures):
                 if future is None:
-                    s = unit.sentence
-                    yield Segment(s.index, s.paragraph, s.span, s.text, s.text, copied=True)
+                    yield self.pipeline._copied(unit)
                     continue
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
@@ -154,6 +176,25 @@ class PendingDocument:
             segments=segments,
             translated_text=assemble(self.text, segments),
         )
+
+
+def _with_mentions(units: list[_Unit], mentions: list[Mention]) -> list[_Unit]:
+    """Each unit with the mentions inside its sentence, as spans of the sentence (one crossing a cut is dropped)."""
+    result = []
+    for unit in units:
+        span = unit.sentence.span
+        inside = tuple(
+            dataclasses.replace(m, span=Span(m.span.start - span.start, m.span.end - span.start))
+            for m in mentions
+            if span.start <= m.span.start and m.span.end <= span.end
+        )
+        result.append(dataclasses.replace(unit, mentions=inside) if inside else unit)
+    return result
+
+
+def _repairs(options: TranslationOptions, units: list[_Unit]) -> bool:
+    """Whether repairs may need the attention (to locate an entity's rendering)."""
+    return options.entities == PRESERVE and any(u.mentions for u in units)
 
 
 def _halve(text: str, sentence: Sentence) -> list[Sentence]:

@@ -65,10 +65,19 @@ class Segment:
     copied: bool = False
 
 
+# What happens to the named entities of a request (TranslationOptions.entities).
+PRESERVE, REPORT, OFF = "preserve", "report", "off"
+
+
 @dataclass(frozen=True)
 class TranslationOptions:
     beam_size: int = 4
     word_alignment: bool = True
+    # PRESERVE: find entities, check them in the translation and repair the missing ones;
+    # REPORT: find and check only; OFF: skip entities altogether (fastest).
+    entities: str = PRESERVE
+    # Source term → target form to enforce (the term itself to keep it verbatim).
+    glossary: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

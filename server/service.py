@@ -28,7 +28,9 @@ from alinea.server import metrics
 
 from alinea.server.config import ServerConfig
 from alinea.server.batcher import Batcher, Cancelled, QueueFull, Ticket
+from alinea.server.entities import recognizer_for
 from alinea.server.pipeline import DocumentTooLong, Pipeline
+from alinea.server import records
 from alinea.server.records import DocumentTranslation, Segment, Span, TranslationOptions
 from alinea.server.registry import ModelNotFound, ModelRegistry, primary_subtag
 from alinea.v1 import translation_pb2 as pb
@@ -41,6 +43,14 @@ MAX_BEAM_SIZE = 16
 RETRY_AFTER = 1.0
 # Documents of one TranslateDocuments call queued ahead of the one being answered.
 DOCUMENT_WINDOW = 8
+MAX_GLOSSARY_ENTRIES = 256
+MAX_GLOSSARY_TERM_CHARS = 200
+_ENTITY_MODES = {
+    pb.ENTITY_MODE_UNSPECIFIED: records.PRESERVE,
+    pb.ENTITY_MODE_PRESERVE: records.PRESERVE,
+    pb.ENTITY_MODE_REPORT: records.REPORT,
+    pb.ENTITY_MODE_OFF: records.OFF,
+}
 
 
 class RequestError(Exception):
@@ -153,6 +163,8 @@ class TranslationService(pb_grpc.TranslationServicer):
                     name=m.manifest.name,
                 ),
                 max_sentences=config.max_request_sentences,
+                recognizer=recognizer_for(primary_subtag(m.manifest.source_language),
+                                          primary_subtag(m.manifest.target_language)),
             )
             for m in registry.models
         }
@@ -275,16 +287,47 @@ class TranslationService(pb_grpc.TranslationServicer):
         if beam_size > MAX_BEAM_SIZE:
             raise RequestError(invalid, f"options.beam_size is {beam_size}; use 1 to {MAX_BEAM_SIZE}, or 0 for the default")
         word_alignment = request.options.word_alignment if request.options.HasField("word_alignment") else True
+        entities = _ENTITY_MODES.get(request.options.entities)
+        if entities is None:
+            raise RequestError(invalid, f"options.entities is {request.options.entities}, not an EntityMode; "
+                                        "use PRESERVE, REPORT or OFF")
+        glossary = _glossary(request.options.glossary)
         try:
             model = self._registry.resolve(request.source_language_code, request.target_language_code, request.model)
         except ModelNotFound as exc:
             raise RequestError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
         except ValueError as exc:
             raise RequestError(invalid, str(exc)) from None
-        return self._pipelines[model.manifest.name], TranslationOptions(beam_size=beam_size, word_alignment=word_alignment)
+        pipeline = self._pipelines[model.manifest.name]
+        if glossary and pipeline.recognizer is None:
+            m = model.manifest
+            raise RequestError(invalid, f"model {m.name} ({m.source_language}→{m.target_language}) has no entity "
+                                        "support, so it cannot apply a glossary: send the request without one")
+        if glossary and entities == records.OFF:
+            raise RequestError(invalid, "options.glossary needs entities on: drop the glossary or use PRESERVE or REPORT")
+        return pipeline, TranslationOptions(beam_size=beam_size, word_alignment=word_alignment,
+                                            entities=entities, glossary=glossary)
 
     def _slot(self) -> "_Slot":
         return _Slot(self._slots, self._config.max_concurrent_requests)
+
+
+def _glossary(entries) -> tuple[tuple[str, str], ...]:
+    """Request glossary entries as (source, target) pairs, or RequestError naming the bad entry."""
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    if len(entries) > MAX_GLOSSARY_ENTRIES:
+        raise RequestError(invalid, f"options.glossary has {len(entries)} entries; the limit is {MAX_GLOSSARY_ENTRIES}")
+    seen: dict[str, str] = {}
+    for i, entry in enumerate(entries):
+        source, target = entry.source.strip(), entry.target.strip()
+        if not source:
+            raise RequestError(invalid, f"options.glossary[{i}].source is empty: give the term as it appears in the text")
+        if max(len(source), len(target)) > MAX_GLOSSARY_TERM_CHARS:
+            raise RequestError(invalid, f"options.glossary[{i}] is longer than {MAX_GLOSSARY_TERM_CHARS} characters")
+        if source in seen and seen[source] != (target or source):
+            raise RequestError(invalid, f"options.glossary has two targets for {source!r}: keep one")
+        seen[source] = target or source
+    return tuple(seen.items())
 
 
 def _ticket(context: grpc.ServicerContext) -> Ticket:

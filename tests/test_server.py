@@ -88,6 +88,14 @@ def test_list_models(client):
         ({"text": "Oui.", "source_language": "es"}, grpc.StatusCode.NOT_FOUND, "no model for es→en"),
         ({"text": "Oui.", "model": "nope"}, grpc.StatusCode.NOT_FOUND, "no model named 'nope'"),
         ({"text": "Oui.", "options": Options(beam_size=99)}, grpc.StatusCode.INVALID_ARGUMENT, "beam_size is 99"),
+        ({"text": "Oui.", "options": Options(glossary={" ": "x"})}, grpc.StatusCode.INVALID_ARGUMENT,
+         "options.glossary[0].source is empty"),
+        ({"text": "Oui.", "options": Options(glossary={"a" * 201: ""})}, grpc.StatusCode.INVALID_ARGUMENT,
+         "longer than 200 characters"),
+        ({"text": "Oui.", "options": Options(glossary={"Oui": "Yes", "Oui ": "Yeah"})}, grpc.StatusCode.INVALID_ARGUMENT,
+         "two targets for 'Oui'"),
+        ({"text": "Oui.", "options": Options(entities="off", glossary={"Oui": "Yes"})}, grpc.StatusCode.INVALID_ARGUMENT,
+         "needs entities on"),
     ],
 )
 def test_errors_have_codes_and_say_what_to_fix(client, kwargs, code, message):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61linea/v1/translation.proto\x12\talinea.v1\x1a\x17google/rpc/status.proto\"\xb8\x01\n\x18TranslateDocumentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12.\n\x07options\x18\x05 \x01(\x0b\x32\x1d.alinea.v1.TranslationOptions\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\"W\n\x12TranslationOptions\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x1b\n\x0eword_alignment\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\x11\n\x0f_word_alignment\"\xdd\x01\n\x19TranslateDocumentResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x1c\n\x14source_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12$\n\x08segments\x18\x05 \x03(\x0b\x32\x12.alinea.v1.Segment\x12\x17\n\x0ftranslated_text\x18\x06 \x01(\t\x12!\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.google.rpc.Status\"\"\n\x04Span\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\"\xed\x01\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\tparagraph\x18\x02 \x01(\x05\x12$\n\x0bsource_span\x18\x03 \x01(\x0b\x32\x0f.alinea.v1.Span\x12\x13\n\x0bsource_text\x18\x04 \x01(\t\x12\x13\n\x0btarget_text\x18\x05 \x01(\t\x12,\n\nalignments\x18\x06 \x03(\x0b\x32\x18.alinea.v1.WordAlignment\x12#\n\x08\x65ntities\x18\x07 \x03(\x0b\x32\x11.alinea.v1.Entity\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x0e\n\x06\x63opied\x18\t \x01(\x08\"[\n\rWordAlignment\x12$\n\x0bsource_span\x18\x01 \x01(\x0b\x32\x0f.alinea.v1.Span\x12$\n\x0btarget_span\x18\x02 \x01(\x0b\x32\x0f.alinea.v1.Span\"\x87\x02\n\x06\x45ntity\x12\r\n\x05label\x18\x01 \x01(\t\x12$\n\x0bsource_span\x18\x02 \x01(\x0b\x32\x0f.alinea.v1.Span\x12$\n\x0btarget_span\x18\x03 \x01(\x0b\x32\x0f.alinea.v1.Span\x12\x15\n\rexpected_text\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.alinea.v1.Entity.Status\"a\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12PRESERVED_VERBATIM\x10\x01\x12\x0c\n\x08RENDERED\x10\x02\x12\x0c\n\x08REPAIRED\x10\x03\x12\x0b\n\x07MISSING\x10\x04\"O\n\x11ListModelsRequest\x12\x1c\n\x14source_language_code\x18\x01 \x01(\t\x12\x1c\n\x14target_language_code\x18\x02 \x01(\t\"6\n\x12ListModelsResponse\x12 \n\x06models\x18\x01 \x03(\x0b\x32\x10.alinea.v1.Model\"\xa0\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x08\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x11\n\ttest_only\x18\x07 \x01(\x08\x32\xf3\x02\n\x0bTranslation\x12^\n\x11TranslateDocument\x12#.alinea.v1.TranslateDocumentRequest\x1a$.alinea.v1.TranslateDocumentResponse\x12T\n\x17StreamTranslateDocument\x12#.alinea.v1.TranslateDocumentRequest\x1a\x12.alinea.v1.Segment0\x01\x12\x63\n\x12TranslateDocuments\x12#.alinea.v1.TranslateDocumentRequest\x1a$.alinea.v1.TranslateDocumentResponse(\x01\x30\x01\x12I\n\nListModels\x12\x1c.alinea.v1.ListModelsRequest\x1a\x1d.alinea.v1.ListModelsResponseB-\n\rdev.alinea.v1P\x01Z\x1a\x61linea.dev/api/v1;alineapbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x61linea/v1/translation.proto\x12\talinea.v1\x1a\x17google/rpc/status.proto\"\xb8\x01\n\x18TranslateDocumentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12.\n\x07options\x18\x05 \x01(\x0b\x32\x1d.alinea.v1.TranslationOptions\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\"\xac\x01\n\x12TranslationOptions\x12\x11\n\tbeam_size\x18\x01 \x01(\r\x12\x1b\n\x0eword_alignment\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\'\n\x08\x65ntities\x18\x03 \x01(\x0e\x32\x15.alinea.v1.EntityMode\x12*\n\x08glossary\x18\x04 \x03(\x0b\x32\x18.alinea.v1.GlossaryEntryB\x11\n\x0f_word_alignment\"/\n\rGlossaryEntry\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\"\xdd\x01\n\x19TranslateDocumentResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x1c\n\x14source_language_code\x18\x03 \x01(\t\x12\x1c\n\x14target_language_code\x18\x04 \x01(\t\x12$\n\x08segments\x18\x05 \x03(\x0b\x32\x12.alinea.v1.Segment\x12\x17\n\x0ftranslated_text\x18\x06 \x01(\t\x12!\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.google.rpc.Status\"\"\n\x04Span\x12\r\n\x05start\x18\x01 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x05\"\xed\x01\n\x07Segment\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x11\n\tparagraph\x18\x02 \x01(\x05\x12$\n\x0bsource_span\x18\x03 \x01(\x0b\x32\x0f.alinea.v1.Span\x12\x13\n\x0bsource_text\x18\x04 \x01(\t\x12\x13\n\x0btarget_text\x18\x05 \x01(\t\x12,\n\nalignments\x18\x06 \x03(\x0b\x32\x18.alinea.v1.WordAlignment\x12#\n\x08\x65ntities\x18\x07 \x03(\x0b\x32\x11.alinea.v1.Entity\x12\r\n\x05score\x18\x08 \x01(\x02\x12\x0e\n\x06\x63opied\x18\t \x01(\x08\"[\n\rWordAlignment\x12$\n\x0bsource_span\x18\x01 \x01(\x0b\x32\x0f.alinea.v1.Span\x12$\n\x0btarget_span\x18\x02 \x01(\x0b\x32\x0f.alinea.v1.Span\"\x87\x02\n\x06\x45ntity\x12\r\n\x05label\x18\x01 \x01(\t\x12$\n\x0bsource_span\x18\x02 \x01(\x0b\x32\x0f.alinea.v1.Span\x12$\n\x0btarget_span\x18\x03 \x01(\x0b\x32\x0f.alinea.v1.Span\x12\x15\n\rexpected_text\x18\x04 \x01(\t\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.alinea.v1.Entity.Status\"a\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12PRESERVED_VERBATIM\x10\x01\x12\x0c\n\x08RENDERED\x10\x02\x12\x0c\n\x08REPAIRED\x10\x03\x12\x0b\n\x07MISSING\x10\x04\"O\n\x11ListModelsRequest\x12\x1c\n\x14source_language_code\x18\x01 \x01(\t\x12\x1c\n\x14target_language_code\x18\x02 \x01(\t\"6\n\x12ListModelsResponse\x12 \n\x06models\x18\x01 \x03(\x0b\x32\x10.alinea.v1.Model\"\xa0\x01\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x14source_language_code\x18\x02 \x01(\t\x12\x1c\n\x14target_language_code\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\x08\x12\x14\n\x0cquantization\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x11\n\ttest_only\x18\x07 \x01(\x08*p\n\nEntityMode\x12\x1b\n\x17\x45NTITY_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45NTITY_MODE_PRESERVE\x10\x01\x12\x16\n\x12\x45NTITY_MODE_REPORT\x10\x02\x12\x13\n\x0f\x45NTITY_MODE_OFF\x10\x03\x32\xf3\x02\n\x0bTranslation\x12^\n\x11TranslateDocument\x12#.alinea.v1.TranslateDocumentRequest\x1a$.alinea.v1.TranslateDocumentResponse\x12T\n\x17StreamTranslateDocument\x12#.alinea.v1.TranslateDocumentRequest\x1a\x12.alinea.v1.Segment0\x01\x12\x63\n\x12TranslateDocuments\x12#.alinea.v1.TranslateDocumentRequest\x1a$.alinea.v1.TranslateDocumentResponse(\x01\x30\x01\x12I\n\nListModels\x12\x1c.alinea.v1.ListModelsRequest\x1a\x1d.alinea.v1.ListModelsResponseB-\n\rdev.alinea.v1P\x01Z\x1a\x61linea.dev/api/v1;alineapbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,28 +33,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'alinea.v1.translation_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\rdev.alinea.v1P\001Z\032alinea.dev/api/v1;alineapb'
+  _globals['_ENTITYMODE']._serialized_start=1637
+  _globals['_ENTITYMODE']._serialized_end=1749
   _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_start=68
   _globals['_TRANSLATEDOCUMENTREQUEST']._serialized_end=252
-  _globals['_TRANSLATIONOPTIONS']._serialized_start=254
-  _globals['_TRANSLATIONOPTIONS']._serialized_end=341
-  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_start=344
-  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_end=565
-  _globals['_SPAN']._serialized_start=567
-  _globals['_SPAN']._serialized_end=601
-  _globals['_SEGMENT']._serialized_start=604
-  _globals['_SEGMENT']._serialized_end=841
-  _globals['_WORDALIGNMENT']._serialized_start=843
-  _globals['_WORDALIGNMENT']._serialized_end=934
-  _globals['_ENTITY']._serialized_start=937
-  _globals['_ENTITY']._serialized_end=1200
-  _globals['_ENTITY_STATUS']._serialized_start=1103
-  _globals['_ENTITY_STATUS']._serialized_end=1200
-  _globals['_LISTMODELSREQUEST']._serialized_start=1202
-  _globals['_LISTMODELSREQUEST']._serialized_end=1281
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1283
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1337
-  _globals['_MODEL']._serialized_start=1340
-  _globals['_MODEL']._serialized_end=1500
-  _globals['_TRANSLATION']._serialized_start=1503
-  _globals['_TRANSLATION']._serialized_end=1874
+  _globals['_TRANSLATIONOPTIONS']._serialized_start=255
+  _globals['_TRANSLATIONOPTIONS']._serialized_end=427
+  _globals['_GLOSSARYENTRY']._serialized_start=429
+  _globals['_GLOSSARYENTRY']._serialized_end=476
+  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_start=479
+  _globals['_TRANSLATEDOCUMENTRESPONSE']._serialized_end=700
+  _globals['_SPAN']._serialized_start=702
+  _globals['_SPAN']._serialized_end=736
+  _globals['_SEGMENT']._serialized_start=739
+  _globals['_SEGMENT']._serialized_end=976
+  _globals['_WORDALIGNMENT']._serialized_start=978
+  _globals['_WORDALIGNMENT']._serialized_end=1069
+  _globals['_ENTITY']._serialized_start=1072
+  _globals['_ENTITY']._serialized_end=1335
+  _globals['_ENTITY_STATUS']._serialized_start=1238
+  _globals['_ENTITY_STATUS']._serialized_end=1335
+  _globals['_LISTMODELSREQUEST']._serialized_start=1337
+  _globals['_LISTMODELSREQUEST']._serialized_end=1416
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1418
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1472
+  _globals['_MODEL']._serialized_start=1475
+  _globals['_MODEL']._serialized_end=1635
+  _globals['_TRANSLATION']._serialized_start=1752
+  _globals['_TRANSLATION']._serialized_end=2123
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EntityMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTITY_MODE_UNSPECIFIED: _ClassVar[EntityMode]
+    ENTITY_MODE_PRESERVE: _ClassVar[EntityMode]
+    ENTITY_MODE_REPORT: _ClassVar[EntityMode]
+    ENTITY_MODE_OFF: _ClassVar[EntityMode]
+ENTITY_MODE_UNSPECIFIED: EntityMode
+ENTITY_MODE_PRESERVE: EntityMode
+ENTITY_MODE_REPORT: EntityMode
+ENTITY_MODE_OFF: EntityMode
+
 class TranslateDocumentRequest(_message.Message):
     __slots__ = ("text", "source_language_code", "target_language_code", "model", "options", "document_id")
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -25,12 +36,24 @@ class TranslateDocumentRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., source_language_code: _Optional[str] = ..., target_language_code: _Optional[str] = ..., model: _Optional[str] = ..., options: _Optional[_Union[TranslationOptions, _Mapping]] = ..., document_id: _Optional[str] = ...) -> None: ...
 
 class TranslationOptions(_message.Message):
-    __slots__ = ("beam_size", "word_alignment")
+    __slots__ = ("beam_size", "word_alignment", "entities", "glossary")
     BEAM_SIZE_FIELD_NUMBER: _ClassVar[int]
     WORD_ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    GLOSSARY_FIELD_NUMBER: _ClassVar[int]
     beam_size: int
     word_alignment: bool
-    def __init__(self, beam_size: _Optional[int] = ..., word_alignment: _Optional[bool] = ...) -> None: ...
+    entities: EntityMode
+    glossary: _containers.RepeatedCompositeFieldContainer[GlossaryEntry]
+    def __init__(self, beam_size: _Optional[int] = ..., word_alignment: _Optional[bool] = ..., entities: _Optional[_Union[EntityMode, str]] = ..., glossary: _Optional[_Iterable[_Union[GlossaryEntry, _Mapping]]] = ...) -> None: ...
+
+class GlossaryEntry(_message.Message):
+    __slots__ = ("source", "target")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    target: str
+    def __init__(self, source: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
 
 class TranslateDocumentResponse(_message.Message):
     __slots__ = ("document_id", "model", "source_language_code", "target_language_code", "segments", "translated_text", "error")

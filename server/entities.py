@@ -1,0 +1,235 @@
+"""Find the entities of a French text that a translation must carry across.
+
+Three sources, merged with the more certain one winning where spans overlap:
+1. the request glossary (terms exactly as the caller wrote them);
+2. rules for what a statistical model reads badly: URLs, e-mail addresses,
+   hashtags, product codes, dates, percentages, amounts and numbers;
+3. spaCy's French pipeline (fr_core_news_sm) for people, places,
+   organisations and other names.
+
+The statistical model's spans are cleaned before use: leading articles go
+("la Chine" → "Chine"), elisions it tags as places ("qu’", "n’") and
+ordinary words capitalised at the start of a sentence ("Lire") are
+dropped, and a span grows to a longer established name when one starts
+there ("Europe" → "Europe de l’Est"). Each entity carries its Rendering
+(see renderings.py): the forms an English reader would accept.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.numbers import get_currency_name, get_currency_symbol
+
+from alinea.server import renderings
+from alinea.server.records import Span
+from alinea.server.renderings import Rendering
+
+SPACY_MODEL = "fr_core_news_sm"
+COMMON_WORDS = Path(__file__).resolve().parent / "data" / "common-words.fr.txt"
+
+# Most certain first: where spans overlap, the earlier kind wins.
+_PRIORITY = ("TERM", "URL", "EMAIL", "HASHTAG", "MENTION", "MONEY", "PERCENT", "DATE", "CODE", "NUM",
+             "PER", "LOC", "ORG", "MISC")
+
+_NUMBER = r"\d{1,3}(?:[.\u00a0\u202f ]\d{3})+(?:,\d+)?|\d+(?:,\d+)?"
+_NUMBER_ALONE = re.compile(rf"(?<![\w.,]){_NUMBER}(?![\w]|[.,]\d)")
+_MONTHS = "|".join(sorted(renderings.french_months(), key=len, reverse=True))
+_DATE = re.compile(rf"(?<!\w)(?:(?P<day>1er|[0-3]?\d)\s+)?(?P<month>{_MONTHS})(?:\s+(?P<year>\d{{4}}))?(?!\w)",
+                   re.IGNORECASE)
+_PERCENT = re.compile(rf"(?<![\w.,])(?P<n>{_NUMBER})\s?(?:%|pour\s?cent\b)")
+# Currency words as French writes them → ISO 4217; the English forms come from CLDR.
+_CURRENCIES = {"€": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "dollar": "USD", "dollars": "USD",
+               "£": "GBP", "livre sterling": "GBP", "livres sterling": "GBP"}
+_SCALES = {"million": "million", "millions": "million", "milliard": "billion", "milliards": "billion"}
+_MONEY = re.compile(
+    rf"(?<![\w.,])(?P<n>{_NUMBER})\s?(?:(?P<scale>millions?|milliards?)\s(?:d[e’']\s?)?)?"
+    r"(?P<currency>€|\$|£|euros?\b|dollars?\b|livres? sterling\b)", re.IGNORECASE)
+_URL = re.compile(r"(?<!\w)(?:https?://|www\.)[^\s<>«»\"]+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HASHTAG = re.compile(r"(?<![\w#])#\w+")
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+# Letters and digits mixed, with a capital: A320, G7, COVID-19, H1N1.
+_CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Z])[A-Z\d]+(?:-[A-Za-z\d]+)*(?![\w-])")
+_TRAILING_PUNCTUATION = ".,;:!?)»”’'\""
+_LEADING_ARTICLE = re.compile(r"^(?:(?:les?|la|l[’']|des|du|d[’'])\s*)+", re.IGNORECASE)
+_CONNECTOR = re.compile(r"\s*(?:de|du|des|d[’']|de la|de l[’']|la|le|les|l[’']|et)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity in a text: where it is and what it should become."""
+
+    label: str
+    span: Span
+    text: str
+    rendering: Rendering
+
+
+# Language pairs whose rules and renderings exist (French rules, English forms).
+SUPPORTED_PAIRS = {("fr", "en")}
+
+
+@functools.cache
+def recognizer_for(source_language: str, target_language: str) -> "EntityRecognizer | None":
+    """The process's one recognizer for a pair, loaded on first use; None for an unsupported pair."""
+    if (source_language, target_language) not in SUPPORTED_PAIRS:
+        return None
+    return EntityRecognizer()
+
+
+@functools.cache
+def common_words(path: Path = COMMON_WORDS) -> frozenset[str]:
+    """French words more often written in lower case than capitalised (empty when the list is absent)."""
+    if not path.exists():
+        return frozenset()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+class EntityRecognizer:
+    """Entities of French text, with their English renderings.
+
+    Loads spaCy once; `find` is safe to call from many threads (the
+    statistical model runs under a lock: it is not documented as
+    thread-safe, and it is a small share of a request's time).
+    """
+
+    def __init__(self, model: str = SPACY_MODEL):
+        import spacy  # the thin client never imports this module
+
+        # Only the NER component and the token-to-vector layer it listens to.
+        self._nlp = spacy.load(model, exclude=["parser", "lemmatizer", "morphologizer", "attribute_ruler", "senter"])
+        self._lock = threading.Lock()
+        self._common = common_words()
+
+    def find(self, text: str, glossary: dict[str, str] | None = None) -> list[Mention]:
+        """Entities of `text` in order, none overlapping another.
+
+        `glossary` maps source terms, exactly as written, to the target form
+        to enforce (the term itself to keep it verbatim).
+        """
+        found = [*_glossary_terms(text, glossary or {}), *_rule_entities(text)]
+        with self._lock:
+            doc = self._nlp(text)
+        lookup = {renderings.key(k): v for k, v in (glossary or {}).items()}
+        for ent in doc.ents:
+            mention = self._name(text, ent.start_char, ent.end_char, ent.label_, lookup)
+            if mention is not None:
+                found.append(mention)
+        return _merge(found)
+
+    def _name(self, text: str, start: int, end: int, label: str, glossary: dict[str, str]) -> Mention | None:
+        """A cleaned NER span with its rendering, or None for a known false positive."""
+        surface = text[start:end]
+        article = _LEADING_ARTICLE.match(surface)
+        if article and article.end() < len(surface):
+            start += article.end()
+        while end > start and text[end - 1] in _TRAILING_PUNCTUATION + " ":
+            end -= 1
+        surface = text[start:end]
+        if not re.match(r"[^\W\d_][^\W\d_]", surface) or not surface[0].isupper():
+            return None  # "qu’", "n’", a stray lowercase span
+        end = _longest_name(text, start, end, glossary)
+        surface = text[start:end]
+        rendering = renderings.name(surface, glossary)
+        if rendering is None:
+            words = surface.split()
+            if len(words) == 1 and surface.casefold() in self._common:
+                return None  # an ordinary word capitalised: "Lire", "Occidentaux"
+            if any(w.islower() and not _CONNECTOR.fullmatch(w) for w in words[1:]) and label != "PER":
+                return None  # a descriptive phrase ("Conseil national de sécurité") needs translating, not copying
+            rendering = Rendering((surface,), renderings.VERBATIM)
+        return Mention(label, Span(start, end), surface, rendering)
+
+
+def _longest_name(text: str, start: int, end: int, glossary: dict[str, str]) -> int:
+    """`end`, moved right over up to four more words when that makes a known name ("Europe de l’Est")."""
+    best = end
+    for match in re.finditer(r"[\w’'-]+", text[end : end + 48]):
+        candidate = end + match.end()
+        if text[end:candidate].count(" ") > 4:
+            break
+        if renderings.name(text[start:candidate], glossary) is not None:
+            best = candidate
+    return best
+
+
+def _glossary_terms(text: str, glossary: dict[str, str]) -> list[Mention]:
+    found = []
+    for source, target in glossary.items():
+        for m in re.finditer(rf"(?<!\w){re.escape(source)}(?!\w)", text):
+            origin = renderings.GLOSSARY
+            found.append(Mention("TERM", Span(m.start(), m.end()), m.group(), Rendering((target or source,), origin)))
+    return found
+
+
+def _rule_entities(text: str) -> list[Mention]:
+    """Dates, amounts, percentages, numbers, codes, URLs, e-mail addresses, hashtags and mentions."""
+    found: list[Mention] = []
+
+    def add(label: str, start: int, end: int, rendering: Rendering) -> None:
+        found.append(Mention(label, Span(start, end), text[start:end], rendering))
+
+    def verbatim(label: str, pattern: re.Pattern, strip: str = "") -> None:
+        for m in pattern.finditer(text):
+            end = m.end()
+            while strip and end > m.start() + 1 and text[end - 1] in strip:
+                end -= 1
+            add(label, m.start(), end, Rendering((text[m.start() : end],), renderings.VERBATIM))
+
+    verbatim("URL", _URL, _TRAILING_PUNCTUATION)
+    verbatim("EMAIL", _EMAIL, ".")
+    verbatim("HASHTAG", _HASHTAG)
+    verbatim("MENTION", _MENTION)
+    verbatim("CODE", _CODE)
+    for m in _DATE.finditer(text):
+        day, year = m.group("day"), m.group("year")
+        month = renderings.french_months()[m.group("month").casefold()]
+        try:
+            if day:
+                rendering = renderings.day_month(1 if day == "1er" else int(day), month, int(year) if year else None)
+            elif year:
+                rendering = renderings.month_year(month, int(year))
+            else:
+                continue  # a month alone ("en mars") is a word to translate
+        except ValueError:
+            continue  # "31 février"
+        add("DATE", m.start(), m.end(), rendering)
+    for m in _MONEY.finditer(text):
+        add("MONEY", m.start(), m.end(), _money(m))
+    for m in _PERCENT.finditer(text):
+        add("PERCENT", m.start(), m.end(), renderings.percentage(m.group("n")))
+    for m in _NUMBER_ALONE.finditer(text):
+        digits = m.group()
+        if re.fullmatch(r"\d{1,4}", digits):  # years and small counts are written the same in English
+            label = "DATE" if re.fullmatch(r"1[5-9]\d\d|20\d\d", digits) else "NUM"
+            add(label, m.start(), m.end(), Rendering((digits,), renderings.VERBATIM))
+        else:
+            add("NUM", m.start(), m.end(), renderings.number(digits))
+    return found
+
+
+def _money(m: re.Match) -> Rendering:
+    """'3,5 milliards d’euros' → '€3.5 billion', also '3.5 billion euros'."""
+    amount = renderings.number(m.group("n")).expected
+    code = _CURRENCIES[m.group("currency").casefold()]
+    scale = _SCALES.get((m.group("scale") or "").casefold(), "")
+    figure = f"{amount} {scale}".strip()
+    symbol = get_currency_symbol(code, locale="en")
+    plural = get_currency_name(code, count=2, locale="en").split()[-1]  # "euros", "dollars", "pounds"
+    return Rendering((f"{symbol}{figure}", f"{figure} {plural}"), renderings.CONVERTED)
+
+
+def _merge(found: list[Mention]) -> list[Mention]:
+    """Non-overlapping mentions: the more certain kind first, then the longer span."""
+    rank = {label: i for i, label in enumerate(_PRIORITY)}
+    kept: list[Mention] = []
+    for mention in sorted(found, key=lambda m: (rank.get(m.label, len(rank)), -(m.span.end - m.span.start), m.span.start)):
+        if all(mention.span.end <= k.span.start or k.span.end <= mention.span.start for k in kept):
+            kept.append(mention)
+    return sorted(kept, key=lambda m: m.span.start)

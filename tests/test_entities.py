@@ -1,0 +1,238 @@
+"""Entity detection, English renderings, and the check-and-repair step."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from alinea.server import renderings
+from alinea.server.align import words
+from alinea.server.entities import EntityRecognizer, Mention, recognizer_for
+from alinea.server.preserve import MISSING, PRESERVED_VERBATIM, RENDERED, REPAIRED, carry
+from alinea.server.records import Span, WordAlignment
+from alinea.server.renderings import Rendering
+
+from alinea.client.client import Options
+from conftest import SEED_FR
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> EntityRecognizer:
+    return recognizer_for("fr", "en")
+
+
+def found(recognizer: EntityRecognizer, text: str, **kwargs) -> dict[str, tuple[str, str]]:
+    return {m.text: (m.label, m.rendering.expected) for m in recognizer.find(text, **kwargs)}
+
+
+# -- renderings -------------------------------------------------------------------
+
+
+def test_french_numbers_take_english_digits():
+    assert renderings.number("100.000").forms == ("100,000", "100000")
+    assert renderings.number("1 250 000").expected == "1,250,000"
+    assert renderings.number("3,5").expected == "3.5"
+    assert renderings.percentage("3,5").expected == "3.5%"
+    with pytest.raises(ValueError):
+        renderings.french_number("3.14")  # a dot groups thousands in French: this is not a number
+
+
+def test_dates_follow_english_conventions():
+    assert renderings.day_month(4, 2, 2022).forms == ("February 4, 2022", "4 February 2022")
+    assert renderings.day_month(2, 2, None).forms == ("February 2", "2 February")
+    assert renderings.day_month(29, 2, None).expected == "February 29"
+    with pytest.raises(ValueError):
+        renderings.day_month(31, 2, 2022)
+    assert renderings.french_months()["fevrier"] == renderings.french_months()["février"] == 2
+    assert date(2022, 8, 1).month == renderings.french_months()["août"]
+
+
+def test_established_names_come_from_cldr():
+    assert renderings.name("Moscou") == Rendering(("Moscow",), renderings.CLDR)
+    assert renderings.name("États-Unis").expected == "United States"
+    assert renderings.name("Europe de l’Est").expected == "Eastern Europe"
+    assert renderings.name("Europe de l'Est").expected == "Eastern Europe"  # either apostrophe
+    assert renderings.name("Le Caire").expected == "Cairo"
+    assert renderings.name("Córdoba") is None  # CLDR's English drops accents English writers keep
+    assert renderings.name("Zhang Hanhui") is None
+    assert renderings.name("Pékin", {"pékin": "Peking"}) == Rendering(("Peking",), renderings.GLOSSARY)
+
+
+# -- detection --------------------------------------------------------------------
+
+
+def test_seed_article_entities(recognizer):
+    mentions = recognizer.find(SEED_FR.read_text(encoding="utf-8"))
+    text = SEED_FR.read_text(encoding="utf-8")
+    for m in mentions:
+        assert m.span.of(text) == m.text
+    by_text = {m.text: m for m in mentions}
+    assert by_text["2 février"].rendering.expected == "February 2"
+    assert by_text["4 février 2022"].rendering.expected == "February 4, 2022"
+    assert by_text["1er février"].rendering.expected == "February 1"
+    assert by_text["100.000"].rendering.expected == "100,000"
+    assert by_text["Moscou"].rendering.expected == "Moscow"
+    assert by_text["Xi Jinping"].rendering.expected == "Xi Jinping"
+    assert by_text["Europe de l’Est"].rendering.expected == "Eastern Europe"  # grown from spaCy's "Europe"
+    assert "la Chine" not in by_text and by_text["Chine"].rendering.expected == "China"  # article dropped
+    # Known false positives of the statistical model are gone: elisions, a capitalised verb, demonyms.
+    assert not {"qu’", "n’", "Lire", "Américains", "Occidentaux"} & by_text.keys()
+    starts = [m.span.start for m in mentions]
+    assert starts == sorted(starts)
+    assert all(a.span.end <= b.span.start for a, b in zip(mentions, mentions[1:]))
+
+
+def test_rules_find_what_the_model_misses(recognizer):
+    text = ("Le 1er mars 2021, 3,5 milliards d’euros, soit 12 % de plus, pour 1 250 000 personnes : "
+            "voir https://exemple.fr/rapport. ou écrire à presse@exemple.fr (#JO2022, @elysee, A320).")
+    assert found(recognizer, text) == {
+        "1er mars 2021": ("DATE", "March 1, 2021"),
+        "3,5 milliards d’euros": ("MONEY", "€3.5 billion"),
+        "12 %": ("PERCENT", "12%"),
+        "1 250 000": ("NUM", "1,250,000"),
+        "https://exemple.fr/rapport": ("URL", "https://exemple.fr/rapport"),
+        "presse@exemple.fr": ("EMAIL", "presse@exemple.fr"),
+        "#JO2022": ("HASHTAG", "#JO2022"),
+        "@elysee": ("MENTION", "@elysee"),
+        "A320": ("CODE", "A320"),
+    }
+
+
+def test_a_month_alone_or_an_impossible_date_is_not_a_date(recognizer):
+    entities = found(recognizer, "En mars, il a plu. Le 31 février 2022 n’existe pas.")
+    assert "mars" not in entities and "En mars" not in entities
+    assert not any(label == "DATE" and "février" in text for text, (label, _) in entities.items())
+
+
+def test_glossary_terms_win_over_other_entities(recognizer):
+    text = "Vladimir Poutine a parlé au Kremlin de la politique énergétique."
+    entities = found(recognizer, text, glossary={"Vladimir Poutine": "Vladimir Putin", "politique énergétique": ""})
+    assert entities["Vladimir Poutine"] == ("TERM", "Vladimir Putin")
+    assert entities["politique énergétique"] == ("TERM", "politique énergétique")  # empty target: verbatim
+    assert entities["Kremlin"][0] == "LOC"
+
+
+# -- check and repair --------------------------------------------------------------
+
+
+def mention(text: str, source: str, expected: str, label: str = "LOC") -> Mention:
+    start = source.index(text)
+    return Mention(label, Span(start, start + len(text)), text, Rendering((expected,), renderings.CLDR))
+
+
+def diagonal(source: str, target: str, pairs: list[tuple[int, int]]) -> tuple[WordAlignment, ...]:
+    """Alignments linking source word i to target word j for each (i, j)."""
+    s, t = words(source), words(target)
+    return tuple(WordAlignment(s[i], t[j]) for i, j in pairs)
+
+
+def test_entities_already_in_the_translation_are_reported_not_changed():
+    source, target = "Xi Jinping est à Moscou.", "Xi Jinping is in Moscow."
+    mentions = [mention("Xi Jinping", source, "Xi Jinping", "PER"), mention("Moscou", source, "Moscow")]
+    result = carry(source, mentions, target, diagonal(source, target, [(0, 0), (1, 1), (4, 4)]), repair=True)
+    assert result.target_text == target
+    assert [(e.status, e.target.of(target)) for e in result.entities] == [
+        (PRESERVED_VERBATIM, "Xi Jinping"), (RENDERED, "Moscow")]
+
+
+def test_a_garbled_entity_is_replaced_where_the_alignment_puts_it():
+    source, target = "Il arrive à Pékin demain.", "He arrives in Pekking tomorrow."
+    links = diagonal(source, target, [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)])
+    result = carry(source, [mention("Pékin", source, "Beijing")], target, links, repair=True)
+    assert result.target_text == "He arrives in Beijing tomorrow."
+    (entity,) = result.entities
+    assert entity.status == REPAIRED and entity.target.of(result.target_text) == "Beijing"
+    # Alignments still point at whole words of the new text, and the entity's word links to its new form.
+    for a in result.alignments:
+        assert a.source.of(source).strip() and a.target.of(result.target_text).strip()
+    assert any(a.source.of(source) == "Pékin" and a.target.of(result.target_text) == "Beijing" for a in result.alignments)
+    assert any(a.target.of(result.target_text) == "tomorrow" for a in result.alignments)
+
+
+def test_a_dropped_entity_is_inserted_after_its_left_neighbour():
+    source, target = "Le Kremlin accuse Washington.", "The Kremlin accuses."
+    links = diagonal(source, target, [(0, 0), (1, 1), (2, 2), (4, 3)])  # nothing aligned to Washington
+    mentions = [mention("Kremlin", source, "Kremlin", "ORG"), mention("Washington", source, "Washington")]
+    result = carry(source, mentions, target, links, repair=True)
+    assert result.target_text == "The Kremlin accuses Washington."
+    assert [e.status for e in result.entities] == [PRESERVED_VERBATIM, REPAIRED]
+    assert result.entities[1].target.of(result.target_text) == "Washington"
+
+
+def test_report_mode_never_changes_the_translation():
+    source, target = "Il arrive à Pékin.", "He arrives in Pekking."
+    links = diagonal(source, target, [(0, 0), (1, 1), (2, 2), (3, 3)])
+    result = carry(source, [mention("Pékin", source, "Beijing")], target, links, repair=False)
+    assert result.target_text == target and result.alignments == links
+    (entity,) = result.entities
+    assert entity.status == MISSING and entity.target is None
+
+
+def test_one_occurrence_serves_one_entity():
+    source, target = "Moscou et Moscou.", "Moscow and Moscou."
+    mentions = [mention("Moscou", source, "Moscow"), Mention("LOC", Span(10, 16), "Moscou",
+                                                            Rendering(("Moscow",), renderings.CLDR))]
+    links = diagonal(source, target, [(0, 0), (1, 1), (2, 2)])
+    result = carry(source, mentions, target, links, repair=True)
+    assert result.target_text == "Moscow and Moscow."
+    assert [e.status for e in result.entities] == [RENDERED, REPAIRED]
+    assert [e.target for e in result.entities] == [Span(0, 6), Span(11, 17)]
+
+
+def test_an_insertion_is_spaced_from_the_words_around_it():
+    source, target = "Selon Otan, non.", "According to, no."
+    links = diagonal(source, target, [(0, 1), (2, 2), (3, 3)])  # "Otan" aligned to nothing
+    result = carry(source, [mention("Otan", source, "NATO", "ORG")], target, links, repair=True)
+    assert result.target_text == "According to NATO, no."
+    source, target = "Otan, non.", "No."
+    result = carry(source, [mention("Otan", source, "NATO", "ORG")], target, diagonal(source, target, [(2, 0)]), repair=True)
+    assert result.target_text == "NATO No."
+
+
+# -- through the server -------------------------------------------------------------
+
+
+def test_every_segment_reports_its_entities_with_valid_spans(client):
+    from alinea.v1 import translation_pb2 as pb
+
+    text = SEED_FR.read_text(encoding="utf-8")
+    response = client.translate(text, options=Options(beam_size=1))
+    entities = [(s, e) for s in response.segments for e in s.entities]
+    assert len(entities) >= 40
+    for segment, e in entities:
+        assert e.source_span.end > e.source_span.start
+        assert e.status != pb.Entity.STATUS_UNSPECIFIED and e.label and e.expected_text
+        if e.status == pb.Entity.MISSING:
+            assert not e.HasField("target_span")
+        else:
+            assert segment.target_text[e.target_span.start : e.target_span.end] == e.expected_text
+        for a in segment.alignments:  # repairs keep the alignments on the final text
+            assert segment.target_text[a.target_span.start : a.target_span.end].strip()
+    assert {"Moscow", "February 4, 2022", "100,000"} <= {e.expected_text for _, e in entities}
+    # Repaired targets are the ones that reach the whole text.
+    assert all(s.target_text in response.translated_text for s in response.segments)
+
+
+def test_report_leaves_the_translation_alone_and_off_skips_entities(client):
+    from alinea.v1 import translation_pb2 as pb
+
+    text = "Vladimir Poutine est arrivé à Moscou le 2 février avec 100.000 soldats."
+    off = client.translate(text, options=Options(beam_size=1, entities="off"))
+    report = client.translate(text, options=Options(beam_size=1, entities="report"))
+    preserve = client.translate(text, options=Options(beam_size=1))
+    assert not any(s.entities for s in off.segments)
+    assert report.translated_text == off.translated_text
+    assert pb.Entity.REPAIRED not in {e.status for s in report.segments for e in s.entities}
+    statuses = {e.expected_text: e.status for s in preserve.segments for e in s.entities}
+    assert pb.Entity.MISSING not in statuses.values()  # a random model drops them all; repair restores them
+    for form in ("Vladimir Poutine", "Moscow", "February 2", "100,000"):
+        assert form in preserve.translated_text
+
+
+def test_glossary_forces_a_translation(client):
+    response = client.translate("Vladimir Poutine parle.", options=Options(beam_size=1,
+                                                                            glossary={"Vladimir Poutine": "Vladimir Putin"}))
+    (entity,) = response.segments[0].entities
+    assert entity.label == "TERM" and entity.expected_text == "Vladimir Putin"
+    assert "Vladimir Putin" in response.translated_text and "Poutine" not in response.translated_text
