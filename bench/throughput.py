@@ -12,9 +12,8 @@ Every system translates the same sentences with the same model and beam size:
 * alinea: TranslateDocument over gRPC to a server this script starts
   (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
   defaults) or to ``--server``; N client threads, each with its own
-  channel, pull documents from one shared list; once with word alignment on
-  (the default) and once off. Entity preservation does not exist yet, so
-  it is not part of these numbers. The server refuses calls beyond its
+  channel, pull documents from one shared list; once with word alignment
+  and entity preservation on (the defaults) and once with both off. The server refuses calls beyond its
   --max-concurrent-requests (16 by default); this script stops at the
   first failed call.
 * transformers (with ``--hf-model``, a Hugging Face Marian directory of the
@@ -102,7 +101,7 @@ class Row:
     @property
     def label(self) -> str:
         if self.system == "alinea":
-            return f"alinea c={self.concurrency} align {'on' if self.word_alignment else 'off'}"
+            return f"alinea c={self.concurrency} align+entities {'on' if self.word_alignment else 'off'}"
         return {"ctranslate2": "CTranslate2 raw", "transformers": "transformers"}[self.system]
 
     @property
@@ -405,7 +404,9 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
     """`concurrency` client threads translating the workload's documents, pulled from one shared list."""
     from alinea.client.client import Options, TranslationClient
 
-    options = Options(beam_size=beam_size, word_alignment=None if alignment else False)  # None: on, the default
+    # None: on, the server's default; alignment and entity preservation go on and off together.
+    options = Options(beam_size=beam_size, word_alignment=None if alignment else False,
+                      entities=None if alignment else "off")
     documents = workload.documents
     responses: list = [None] * len(documents)
     latencies: list[float] = [0.0] * len(documents)
@@ -485,7 +486,8 @@ def warm_up(server: Server, manifest, workload: Workload, beam_size: int) -> Non
             for alignment in (None, False):
                 client.translate(workload.documents[0], source_language=manifest.source_language,
                                  target_language=manifest.target_language, model=manifest.name,
-                                 options=Options(beam_size=beam_size, word_alignment=alignment))
+                                 options=Options(beam_size=beam_size, word_alignment=alignment,
+                                                 entities=None if alignment is None else "off"))
         except grpc.FutureTimeoutError:
             raise SystemExit(f"throughput: no server answers at {server.address}") from None
         except grpc.RpcError as exc:
@@ -562,12 +564,12 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
             got = row.tokens_per_second / raw.tokens_per_second
             mode = "on" if alignment else "off"
             targets.append(Target(
-                f"{workload}: alinea c={top} align {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
+                f"{workload}: alinea c={top} align+entities {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
                 got >= minimum,
                 f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.2f}×",
             ))
         row, hf = find(rows, workload, "alinea", top, True), find(rows, workload, "transformers")
-        description = (f"{workload}: alinea c={top} align on ≥ {MIN_RATIO_TO_TRANSFORMERS} × transformers "
+        description = (f"{workload}: alinea c={top} align+entities on ≥ {MIN_RATIO_TO_TRANSFORMERS} × transformers "
                        f"tok/s{note}")
         if hf is None:
             targets.append(Target(description, None, hf_reason or "transformers not measured"))
@@ -576,7 +578,7 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
             targets.append(Target(description, got >= MIN_RATIO_TO_TRANSFORMERS,
                                   f"{row.tokens_per_second:,.0f} / {hf.tokens_per_second:,.0f} = {got:.2f}×"))
     raw, row = baseline_of(rows, LATENCY_WORKLOAD), find(rows, LATENCY_WORKLOAD, "alinea", 1, True)
-    description = (f"{LATENCY_WORKLOAD}: alinea c=1 align on p95 latency ≤ {MAX_LATENCY_RATIO} × "
+    description = (f"{LATENCY_WORKLOAD}: alinea c=1 align+entities on p95 latency ≤ {MAX_LATENCY_RATIO} × "
                    "raw CTranslate2 p95")
     if row is None:
         targets.append(Target(description, None, "c=1 not measured"))
@@ -690,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         for workload in workloads:
             for alignment in (True, False):
                 for concurrency in args.concurrency:
-                    print(f"alinea {workload.name} c={concurrency} align {'on' if alignment else 'off'}…",
+                    print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
                     rows.append(measure_alinea(server, manifest, workload, args.beam_size, concurrency,
                                                alignment, pieces))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -180,13 +181,14 @@ class PendingDocument:
 
 def _with_mentions(units: list[_Unit], mentions: list[Mention]) -> list[_Unit]:
     """Each unit with the mentions inside its sentence, as spans of the sentence (one crossing a cut is dropped)."""
+    starts = [m.span.start for m in mentions]  # mentions come sorted and never overlap
     result = []
     for unit in units:
         span = unit.sentence.span
         inside = tuple(
             dataclasses.replace(m, span=Span(m.span.start - span.start, m.span.end - span.start))
-            for m in mentions
-            if span.start <= m.span.start and m.span.end <= span.end
+            for m in mentions[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
+            if m.span.end <= span.end
         )
         result.append(dataclasses.replace(unit, mentions=inside) if inside else unit)
     return result
