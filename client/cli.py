@@ -4,6 +4,7 @@
     alinea translate *.txt -o out/ --format tmx       # one .tmx per input
     cat a.txt | alinea translate - --format jsonl     # stdin to stdout
     alinea models
+    alinea batch corpus.jsonl out.jsonl --tmx out.tmx # a corpus on Ray, resumable
 """
 
 from __future__ import annotations
@@ -176,6 +177,41 @@ def _print_models(models, out: TextIO) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4] + "\n")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Translate a corpus with the pipeline in Ray workers (no server); exit 1 when any document failed."""
+    try:
+        from alinea.server import batch
+    except ImportError as exc:  # Ray and the pipeline come with alinea[batch]
+        print(f"alinea batch needs Ray and the server's pipeline: pip install 'alinea[batch]' ({exc})", file=sys.stderr)
+        return 2
+    try:
+        glossary = read_glossary(args.glossary) if args.glossary else {}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"alinea batch: --glossary {args.glossary}: {exc}", file=sys.stderr)
+        return 2
+    spec = batch.ModelSpec(
+        model_dirs=tuple(str(p) for p in args.model_dir), shipped_models=not args.no_shipped_models,
+        source_language=args.source_language, target_language=args.target_language, model=args.model,
+        beam_size=args.beam_size, word_alignment=not args.no_alignment, entities=args.entities,
+        glossary=tuple(glossary.items()), threads=args.threads_per_worker, window=args.window,
+        max_request_chars=args.max_request_chars, max_request_sentences=args.max_request_sentences,
+    )
+    config = batch.BatchConfig(
+        inputs=tuple(args.inputs), output=args.output, spec=spec, unit="line" if args.lines else "file",
+        text_field=args.text_field, shard_size=args.shard_size, tmx=args.tmx, errors=args.errors,
+        work_dir=args.work_dir, ray_address=args.ray_address, num_cpus=args.num_cpus, workers=args.workers,
+        overwrite=args.overwrite, keep_parts=args.keep_parts, progress=not args.no_progress,
+    )
+    try:
+        summary = batch.run(config)
+    except batch.BatchError as exc:
+        print(f"alinea batch: {exc}", file=sys.stderr)
+        return 2
+    print(f"alinea batch: {summary.line()}", file=sys.stderr)
+    print(f"alinea batch: wrote {', '.join(summary.outputs)}", file=sys.stderr)
+    return 1 if summary.errors else 0
 
 
 DEFAULT_TESTSETS = Path("tests/quality/testsets.json")
@@ -359,6 +395,51 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("-s", "--source-language", help="only models from this language")
     models.add_argument("-t", "--target-language", help="only models into this language")
     models.set_defaults(run=cmd_models)
+
+    bt = sub.add_parser(
+        "batch", help="translate a corpus on Ray (no server), resumably",
+        description="Translate JSONL or text files with the server's pipeline in Ray workers, each loading the model "
+        "once, into JSONL segments (as `translate --format jsonl`), TMX on request, and an errors file. Without "
+        "--ray-address a local Ray instance is started. Run the same command again to resume an interrupted run: "
+        "finished shards are kept, nothing is written twice. Exit status 1 when any document is in the errors file.")
+    bt.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                    help="JSONL files (one {\"id\", \"text\"} object a line), text files (one document each, or a line "
+                    "each with --lines), or folders of them")
+    bt.add_argument("output", type=Path, metavar="OUTPUT", help="JSONL output: one segment a line, documents in input order")
+    bt.add_argument("--tmx", type=Path, metavar="PATH", help="also write every segment into one TMX 1.4b file")
+    bt.add_argument("--errors", type=Path, metavar="PATH",
+                    help="documents that failed, one JSON object a line (default OUTPUT with .errors.jsonl)")
+    bt.add_argument("--ray-address", metavar="ADDR",
+                    help="Ray cluster to run on (host:port, ray://host:10001, or auto); default: RAY_ADDRESS if set, "
+                    "else a local Ray instance started for this run")
+    bt.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    bt.add_argument("--workers", type=int, help="model-loading workers (default: the cluster's CPUs / --threads-per-worker)")
+    bt.add_argument("--threads-per-worker", type=int, default=1, help="CTranslate2 threads per worker (default %(default)s)")
+    bt.add_argument("--window", type=int, default=16,
+                    help="documents each worker translates at once (default %(default)s); 1 gives byte for byte the "
+                    "output of one TranslateDocument call at a time, more fill batches better")
+    bt.add_argument("--shard-size", type=int, default=64,
+                    help="documents per shard, the unit of resumption (default %(default)s)")
+    bt.add_argument("--lines", action="store_true", help="text files hold one document per line (default: per file)")
+    bt.add_argument("--text-field", default="text", help="JSONL field holding the text (default %(default)s)")
+    bt.add_argument("--work-dir", type=Path, help="where finished shards are kept until the end (default OUTPUT.parts)")
+    bt.add_argument("--keep-parts", action="store_true", help="keep the work directory after the run")
+    bt.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bt.add_argument("--model-dir", type=Path, action="append", default=[], help="extra model directories (repeatable)")
+    bt.add_argument("--no-shipped-models", action="store_true", help="only the --model-dir models")
+    bt.add_argument("-s", "--source-language", default="fr", help="language of the input (default %(default)s)")
+    bt.add_argument("-t", "--target-language", default="en", help="language to translate into (default %(default)s)")
+    bt.add_argument("--model", default="", help="model name (default: the default model for the pair)")
+    bt.add_argument("--beam-size", type=int, help="beam size, 1-16 (default 4)")
+    bt.add_argument("--no-alignment", action="store_true", help="skip word alignment (faster)")
+    bt.add_argument("--entities", choices=("preserve", "report", "off"), help="named entities (default: preserve)")
+    bt.add_argument("--glossary", type=Path, metavar="TSV", help="terms to enforce, as for `alinea translate`")
+    bt.add_argument("--max-request-chars", type=int, default=100_000,
+                    help="longer documents go to the errors file, as a server refuses them (default %(default)s)")
+    bt.add_argument("--max-request-sentences", type=int, default=5_000,
+                    help="documents with more sentences go to the errors file (default %(default)s)")
+    bt.set_defaults(run=cmd_batch)
 
     ev = sub.add_parser("eval", parents=[common], help="score translation quality (BLEU, chrF, chrF++) and gate on baselines",
                         description="Translate test sets and score them with sacrebleu; --check fails when a score "

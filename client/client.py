@@ -15,12 +15,23 @@ A server with TLS and tokens:
 
 (`tls=True` alone trusts the system's root certificates; `tls_cert` and
 `tls_key` add a client certificate for mutual TLS.)
+
+Several replicas: give a list of addresses (or a comma-separated string),
+or a `dns:///` name whose A records are the replicas; calls are spread over
+them with gRPC's round_robin policy, and a call refused with UNAVAILABLE (a
+replica down, starting or draining) is sent again, to the next replica:
+
+    TranslationClient(["10.0.0.5:50051", "10.0.0.6:50051", "10.0.0.7:50051"])
+    TranslationClient("dns:///alinea.mt.svc.cluster.local:50051")
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
-from collections.abc import Iterable, Iterator
+import socket
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,10 +100,78 @@ def tls_credentials(
     )
 
 
+# Every alinea.v1.Translation method only computes an answer (nothing is
+# stored or changed on the server), so each is safe to send again. gRPC
+# retries a call only while no response has arrived, i.e. when the replica
+# refused it or died before answering; the retry goes through the load
+# balancer, so to another replica under round_robin.
+RETRY_ATTEMPTS = 5
+RETRY_POLICY = {
+    "maxAttempts": RETRY_ATTEMPTS,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+SERVICE_NAME = "alinea.v1.Translation"
+
+
+def service_config(load_balancing: str, retries: bool = True) -> str:
+    """The channel's service config: its load-balancing policy and the retry policy, as JSON."""
+    config: dict = {"loadBalancingConfig": [{load_balancing: {}}]}
+    if retries:
+        config["methodConfig"] = [{"name": [{"service": SERVICE_NAME}], "retryPolicy": RETRY_POLICY}]
+    return json.dumps(config)
+
+
+def _split_host_port(address: str) -> tuple[str, str]:
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"address {address.strip()!r} is not HOST:PORT")
+    return host.strip("[]"), port
+
+
+def channel_target(target: str | Sequence[str]) -> tuple[str, str | None]:
+    """(gRPC target, authority) for one target or several addresses.
+
+    One target is passed through ("host:port", "dns:///name:port", "ipv4:...").
+    Several ("a:1,b:2", or a list) become one "ipv4:" (or "ipv6:") target
+    listing every address, host names resolved now; the authority (for TLS
+    host name checks) is then the first address as given. ValueError when
+    an address is malformed, cannot be resolved, or IPv4 and IPv6 are mixed.
+    """
+    items = [t.strip() for t in (target.split(",") if isinstance(target, str) else target) if t.strip()]
+    if not items:
+        raise ValueError("no server address given")
+    if len(items) == 1:
+        return items[0], None
+    v4: list[str] = []
+    v6: list[str] = []
+    for item in items:
+        host, port = _split_host_port(item)
+        try:
+            addresses = [ipaddress.ip_address(host)]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                raise ValueError(f"cannot resolve {host!r}: {exc.strerror}") from None
+            addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+            # A name with IPv4 addresses is reached over IPv4, like the other names.
+            if any(a.version == 4 for a in addresses):
+                addresses = [a for a in addresses if a.version == 4]
+        for address in addresses:
+            (v4 if address.version == 4 else v6).append(f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}")
+    if v4 and v6:
+        raise ValueError("the addresses mix IPv4 and IPv6; give addresses of one family, or a dns:/// name")
+    listed = ",".join(dict.fromkeys(v4 or v6))
+    return ("ipv4:" if v4 else "ipv6:") + listed, items[0]
+
+
 class TranslationClient:
     def __init__(
         self,
-        target: str = DEFAULT_TARGET,
+        target: str | Sequence[str] = DEFAULT_TARGET,
         *,
         timeout: float | None = None,
         channel: grpc.Channel | None = None,
@@ -101,8 +180,16 @@ class TranslationClient:
         tls_ca: str | os.PathLike | None = None,
         tls_cert: str | os.PathLike | None = None,
         tls_key: str | os.PathLike | None = None,
+        load_balancing: str | None = None,
+        retries: bool = True,
     ):
-        """`target` is a gRPC target ("host:port", "dns:///name:port"); `timeout` is each call's deadline in seconds.
+        """`target` is a gRPC target ("host:port", "dns:///name:port"), or several addresses (a list, or
+        "host:port,host:port"); `timeout` is each call's deadline in seconds.
+
+        `load_balancing` is gRPC's policy: by default "round_robin" for several addresses or a "dns:///"
+        target (every address the name resolves to), "pick_first" otherwise. `retries`: calls refused with
+        UNAVAILABLE are sent again (up to RETRY_ATTEMPTS tries in all, with backoff). ValueError when an
+        address cannot be used.
 
         TLS is on with `tls=True` or any of `tls_ca` (PEM roots to trust instead of the system's), `tls_cert` and
         `tls_key` (a client certificate, for mutual TLS); `token` goes with every call as
@@ -112,6 +199,15 @@ class TranslationClient:
             raise CredentialsError("the token must be printable ASCII without spaces")
         self._metadata = (("authorization", f"Bearer {token.strip()}"),) if token else None
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+        if channel is None:
+            target, authority = channel_target(target)
+            if load_balancing is None:
+                several = target.startswith(("ipv4:", "ipv6:")) and "," in target
+                load_balancing = "round_robin" if several or target.startswith("dns:") else "pick_first"
+            options += [("grpc.service_config", service_config(load_balancing, retries)),
+                        ("grpc.enable_retries", 1 if retries else 0)]
+            if authority is not None:
+                options.append(("grpc.default_authority", authority))
         if channel is None and (tls or tls_ca or tls_cert or tls_key):
             channel = grpc.secure_channel(target, tls_credentials(tls_ca, tls_cert, tls_key), options=options)
         self._channel = channel or grpc.insecure_channel(target, options=options)

@@ -100,29 +100,47 @@ def write_tmx(response: pb.TranslateDocumentResponse, out: TextIO) -> None:
 
     Characters XML cannot hold (most C0 controls) become U+FFFD.
     """
+    out.write(tmx_header(response.source_language_code, response.target_language_code, response.model,
+                         response.document_id))
+    out.write(tmx_units(response))
+    out.write(TMX_FOOTER)
+
+
+TMX_FOOTER = "  </body>\n</tmx>\n"
+
+
+def tmx_header(source: str, target: str, model: str = "", document_id: str = "") -> str:
+    """A TMX 1.4b document up to its open <body>; tmx_units and TMX_FOOTER complete it."""
     from alinea.client import __version__
 
-    source, target = response.source_language_code, response.target_language_code
     created = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-    out.write('<!DOCTYPE tmx SYSTEM "tmx14.dtd">\n<tmx version="1.4">\n')
-    out.write(
-        f'  <header creationtool="alinea" creationtoolversion={quoteattr(__version__)} segtype="sentence" '
-        f'o-tmf="alinea" adminlang="en" srclang={quoteattr(source)} datatype="plaintext" creationdate="{created}">\n'
-    )
-    if response.model:
-        out.write(f'    <prop type="x-alinea-model">{_xml(response.model)}</prop>\n')
-    if response.document_id:
-        out.write(f'    <prop type="x-alinea-document-id">{_xml(response.document_id)}</prop>\n')
-    out.write("  </header>\n  <body>\n")
+    head = ['<?xml version="1.0" encoding="UTF-8"?>\n', '<!DOCTYPE tmx SYSTEM "tmx14.dtd">\n<tmx version="1.4">\n',
+            f'  <header creationtool="alinea" creationtoolversion={quoteattr(__version__)} segtype="sentence" '
+            f'o-tmf="alinea" adminlang="en" srclang={quoteattr(source)} datatype="plaintext" creationdate="{created}">\n']
+    if model:
+        head.append(f'    <prop type="x-alinea-model">{_xml(model)}</prop>\n')
+    if document_id:
+        head.append(f'    <prop type="x-alinea-document-id">{_xml(document_id)}</prop>\n')
+    head.append("  </header>\n  <body>\n")
+    return "".join(head)
+
+
+def tmx_units(response: pb.TranslateDocumentResponse, document_id: str = "") -> str:
+    """One <tu> per segment. With `document_id` (many documents in one TMX), each unit names its
+    document in a prop and its tuid is "DOCUMENT#INDEX", unique across the file."""
+    source, target = response.source_language_code, response.target_language_code
+    units = []
     for s in response.segments:
-        out.write(f'    <tu tuid="{s.index}">\n')
-        out.write(f'      <prop type="x-alinea-paragraph">{s.paragraph}</prop>\n')
-        out.write(f'      <prop type="x-alinea-source-span">{s.source_span.start} {s.source_span.end}</prop>\n')
-        out.write(f'      <tuv xml:lang={quoteattr(source)}><seg>{_xml(s.source_text)}</seg></tuv>\n')
-        out.write(f'      <tuv xml:lang={quoteattr(target)}><seg>{_xml(s.target_text)}</seg></tuv>\n')
-        out.write("    </tu>\n")
-    out.write("  </body>\n</tmx>\n")
+        tuid = quoteattr(f"{document_id}#{s.index}" if document_id else str(s.index))
+        units.append(f"    <tu tuid={tuid}>\n")
+        if document_id:
+            units.append(f'      <prop type="x-alinea-document-id">{_xml(document_id)}</prop>\n')
+        units.append(f'      <prop type="x-alinea-paragraph">{s.paragraph}</prop>\n')
+        units.append(f'      <prop type="x-alinea-source-span">{s.source_span.start} {s.source_span.end}</prop>\n')
+        units.append(f'      <tuv xml:lang={quoteattr(source)}><seg>{_xml(s.source_text)}</seg></tuv>\n')
+        units.append(f'      <tuv xml:lang={quoteattr(target)}><seg>{_xml(s.target_text)}</seg></tuv>\n')
+        units.append("    </tu>\n")
+    return "".join(units)
 
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
