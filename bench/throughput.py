@@ -77,7 +77,8 @@ MAX_LATENCY_RATIO = 1.3
 LATENCY_WORKLOAD = "seed"
 MAX_SERVER_RSS_MIB = 1.5 * 1024
 
-ENTITY_NOTE = "entity preservation: not implemented in alinea yet, so not part of these numbers"
+ENTITY_NOTE = ("entities: with preservation on, the tokens of entities the server repaired are not counted "
+               "(the model did not write them)")
 
 
 # -- results ------------------------------------------------------------------
@@ -461,7 +462,14 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
 
 
 def translated_counts(responses, pieces: TargetPieces) -> tuple[int, int]:
-    """Distinct translated sentences per document (as the pipeline translates them) and their target tokens."""
+    """Distinct translated sentences per document (as the pipeline translates them) and their target tokens.
+
+    Entities the server repaired are left out of the tokens: they are the
+    server's insertions, not the model's output, and counting them would
+    credit preservation with translation speed.
+    """
+    from alinea.v1 import translation_pb2 as pb
+
     sentences = tokens = 0
     for response in responses:
         seen = set()
@@ -470,7 +478,12 @@ def translated_counts(responses, pieces: TargetPieces) -> tuple[int, int]:
                 continue
             seen.add(segment.source_text)
             sentences += 1
-            tokens += pieces.count(segment.target_text)
+            text = segment.target_text
+            repaired = sorted((e.target_span.start, e.target_span.end) for e in segment.entities
+                              if e.status == pb.Entity.REPAIRED)
+            for start, end in reversed(repaired):
+                text = text[:start] + text[end:]
+            tokens += pieces.count(text)
     return sentences, tokens
 
 

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alinea.server.translate import available_cores
+
 ENV_PREFIX = "ALINEA_"
 
 
@@ -30,8 +32,9 @@ class ServerConfig:
         (), f"a model directory, or a folder of them; repeatable (environment: '{os.pathsep}'-separated)", "--model-dir"
     )
     shipped_models: bool = setting(True, "serve only the --model-dir models, not those shipped with alinea")
-    intra_threads: int = setting(0, "CPU threads per translation batch, 0 for all cores", "--threads")
-    inter_threads: int = setting(1, "translation batches run in parallel")
+    # One batch per core, one thread each (see TranslatorSettings).
+    intra_threads: int = setting(1, "CPU threads per translation batch, 0 for all cores", "--threads")
+    inter_threads: int = setting(available_cores(), "translation batches run in parallel (default: one per core)")
     beam_size: int = setting(4, "default beam size, 1-16")
     max_request_chars: int = setting(100_000, "largest document accepted, in characters; larger ones get INVALID_ARGUMENT")
     max_request_sentences: int = setting(5_000, "most sentences in one document; more get INVALID_ARGUMENT")

@@ -73,10 +73,14 @@ class Pipeline:
         yield from self.start(text, options, ticket).segments(timeout)
 
     def start(self, text: str, options: TranslationOptions, ticket: Ticket | None = None) -> "PendingDocument":
-        """Segment and tokenize `text` and queue its sentences; translation goes on in the batcher."""
+        """Segment and tokenize `text` and queue its sentences; translation goes on in the batcher.
+
+        Entities are found after the sentences are queued, while the model
+        translates them: detection then costs the caller no wall time when
+        the model is the slower of the two.
+        """
         units = self._prepare(text)
-        if self.recognizer is not None and options.entities != OFF:
-            units = _with_mentions(units, self.recognizer.find(text, dict(options.glossary)))
+        entities = self.recognizer is not None and options.entities != OFF
         # Identical sentences in a document are translated once.
         distinct: dict[tuple[str, ...], int] = {}
         for unit in units:
@@ -86,10 +90,18 @@ class Pipeline:
         futures = self.batcher.submit(
             [[*tokens, EOS] for tokens in distinct],
             beam_size=options.beam_size,
-            attention=options.word_alignment or _repairs(options, units),
+            # Repairs locate an entity's rendering through the attention.
+            attention=options.word_alignment or (entities and options.entities == PRESERVE),
             ticket=ticket,
         )
         by_unit = [None if u.pieces is None else futures[distinct[tuple(u.pieces.tokens)]] for u in units]
+        if entities:
+            try:
+                mentions = self.recognizer.find(text, dict(options.glossary), [u.sentence.span for u in units])
+                units = _with_mentions(units, mentions)
+            except BaseException:
+                ticket.cancel()  # nobody will collect these sentences
+                raise
         return PendingDocument(self, text, options, units, by_unit, ticket)
 
     def _prepare(self, text: str) -> list[_Unit]:
@@ -192,11 +204,6 @@ def _with_mentions(units: list[_Unit], mentions: list[Mention]) -> list[_Unit]:
         )
         result.append(dataclasses.replace(unit, mentions=inside) if inside else unit)
     return result
-
-
-def _repairs(options: TranslationOptions, units: list[_Unit]) -> bool:
-    """Whether repairs may need the attention (to locate an entity's rendering)."""
-    return options.entities == PRESERVE and any(u.mentions for u in units)
 
 
 def _halve(text: str, sentence: Sentence) -> list[Sentence]:

@@ -184,7 +184,7 @@ class TranslationService(pb_grpc.TranslationServicer):
         with self._slot():
             ticket = _ticket(context)
             with _translation_errors():
-                for segment in pipeline.iter_segments(request.text, options, ticket, context.time_remaining()):
+                for segment in pipeline.iter_segments(request.text, options, ticket, _remaining(context)):
                     yield to_segment(segment)
 
     @_rpc
@@ -239,14 +239,14 @@ class TranslationService(pb_grpc.TranslationServicer):
 
         def finish() -> pb.TranslateDocumentResponse:
             with _translation_errors():  # deadline or cancel: the whole call is over
-                return to_response(request.document_id, pending.result(context.time_remaining()))
+                return to_response(request.document_id, pending.result(_remaining(context)))
 
         return finish
 
     @staticmethod
     def _translate(pipeline: Pipeline, text: str, options: TranslationOptions, context) -> DocumentTranslation:
         with _translation_errors():
-            return pipeline.translate(text, options, _ticket(context), context.time_remaining())
+            return pipeline.translate(text, options, _ticket(context), _remaining(context))
 
     @_rpc
     def ListModels(self, request: pb.ListModelsRequest, context) -> pb.ListModelsResponse:
@@ -328,6 +328,16 @@ def _glossary(entries) -> tuple[tuple[str, str], ...]:
             raise RequestError(invalid, f"options.glossary has two targets for {source!r}: keep one")
         seen[source] = target or source
     return tuple(seen.items())
+
+
+# A call without a deadline reports an enormous time remaining, too large for a thread wait.
+_NO_DEADLINE = 10 * 365 * 24 * 3600.0
+
+
+def _remaining(context: grpc.ServicerContext) -> float | None:
+    """Seconds left before the call's deadline; None when it has none."""
+    remaining = context.time_remaining()
+    return None if remaining is None or remaining >= _NO_DEADLINE else remaining
 
 
 def _ticket(context: grpc.ServicerContext) -> Ticket:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ctranslate2
@@ -18,17 +19,29 @@ class Hypothesis:
     attention: list[list[float]]
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no sched_getaffinity (macOS)
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class TranslatorSettings:
     # CTranslate2 runs `inter_threads` batches at once, each on
-    # `intra_threads` cores (0: all cores).
-    inter_threads: int = 1
-    intra_threads: int = 0
+    # `intra_threads` cores (0: all cores). One batch per core, one thread
+    # each: for Marian-sized models threads within a batch cost more in
+    # synchronisation than they gain (bench/threads.py; docs/operations.md).
+    inter_threads: int = field(default_factory=available_cores)
+    intra_threads: int = 1
     compute_type: str = "default"  # keep the type the model was converted to
     # Source tokens per CTranslate2 sub-batch: CTranslate2 sorts a batch's
     # sentences by length and cuts it into sub-batches of this size, which
-    # keeps padding low when short and long sentences share a batch.
-    max_batch_tokens: int = 1024
+    # keeps padding low when short and long sentences share a batch, and
+    # spreads one batch over the `inter_threads` replicas (a single
+    # article's sentences then use every core).
+    max_batch_tokens: int = 512
     # Target pieces per sentence at most (Marian models have 512 positions).
     max_decoding_length: int = 512
 
@@ -57,8 +70,8 @@ class Translator:
             return_attention=attention,
             # Sentences are kept short enough upstream that nothing is ever
             # truncated. The decoding limit is fixed, not relative to the
-            # batch's longest sentence, so a sentence translates the same
-            # whatever it is batched with.
+            # batch's longest sentence (the padded arithmetic of a batch can
+            # still move a sentence's last bits: docs/operations.md).
             max_input_length=0,
             max_decoding_length=self.settings.max_decoding_length,
             repetition_penalty=1.0,

@@ -10,10 +10,10 @@ def test_defaults():
 
 
 def test_flags_beat_environment_and_environment_beats_defaults():
-    env = {"ALINEA_PORT": "6000", "ALINEA_THREADS": "1", "ALINEA_MODEL_DIR": "/a:/b", "ALINEA_SHIPPED_MODELS": "false"}
+    env = {"ALINEA_PORT": "6000", "ALINEA_THREADS": "3", "ALINEA_MODEL_DIR": "/a:/b", "ALINEA_SHIPPED_MODELS": "false"}
     config = parse_args(["--port", "7000", "--log-level", "debug"], environ=env)
     assert config.port == 7000
-    assert config.intra_threads == 1
+    assert config.intra_threads == 3
     assert config.model_dirs == (Path("/a"), Path("/b"))
     assert config.shipped_models is False
     assert config.log_level == "DEBUG"

@@ -296,3 +296,25 @@ def test_seed_entities_are_reported_and_never_claimed_when_wrong(seed_response):
     covered = [o for o in occurrences if any(s <= o[0] and o[1] <= e for s, e in reported)]
     assert len(occurrences) == sum(n for n, _ in listed.values())
     assert len(covered) / len(occurrences) >= 0.95, sorted(set(occurrences) - set(covered))
+
+
+def test_only_sentences_that_may_hold_a_name_go_through_the_model(recognizer, monkeypatch):
+    text = "Le chat dort. Il pleut sur la ville. Jeux olympiques à venir. Il parle à Moscou. Il pleut. Voir Paris."
+    sentences = [Span(m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text)]
+    read: list[str] = []
+    pipe = recognizer._nlp.pipe
+    monkeypatch.setattr(recognizer._nlp, "pipe", lambda texts: pipe(read.append(t) or t for t in texts))
+    mentions = recognizer.find(text, sentences=sentences)
+    # Consecutive sentences go together, for context; the ones without a possible name are skipped.
+    assert [t.strip() for t in read] == ["Jeux olympiques à venir. Il parle à Moscou.", "Voir Paris."]
+    assert {m.text for m in mentions} >= {"Moscou", "Paris"}
+
+
+def test_reading_sentence_by_sentence_finds_what_the_whole_text_gives(recognizer, tiny_model):
+    from alinea.server.pipeline import Pipeline
+
+    text = SEED_FR.read_text(encoding="utf-8")
+    sentences = [u.sentence.span for u in Pipeline(tiny_model)._prepare(text)]
+    whole = {(m.text, m.rendering.expected) for m in recognizer.find(text)}
+    by_sentence = {(m.text, m.rendering.expected) for m in recognizer.find(text, sentences=sentences)}
+    assert len(whole ^ by_sentence) <= 2, whole ^ by_sentence

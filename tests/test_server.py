@@ -190,3 +190,10 @@ def test_translate_documents_answers_each_document_before_the_next_is_sent(clien
     assert [a.document_id for a in answers] == ["0", "1", "2"]
     assert list(responses) == []
     assert threading.active_count() < 50
+
+
+def test_a_call_without_a_deadline_is_served(server):
+    # gRPC reports an enormous time remaining for such a call; it must not reach a thread wait as is.
+    with TranslationClient(server.address) as client:
+        assert client.translate("Bonjour.", options=Options(beam_size=1)).segments
+        assert list(client.stream("Bonjour.", options=Options(beam_size=1)))
