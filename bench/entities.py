@@ -11,6 +11,8 @@ output) for:
   English form before translation, hoping the model copies it (what a
   placeholder scheme relies on, without training the model for it);
 * pre-substitute + repair: the same, then the service's check and repair;
+* repair, replace only: the same without inserting the entities the
+  model dropped (only garbled renderings are replaced);
 * repair: free translation, then check and repair (what the service does).
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from alinea.server import preserve
 from alinea.server.entities import Mention, recognizer_for
 from alinea.server.pipeline import Pipeline
 from alinea.server.records import OFF, PRESERVE, TranslationOptions
@@ -74,6 +77,10 @@ def main() -> None:
     run("off", sources, OFF)
     run("pre-substitute", substituted, OFF)
     run("pre-substitute + repair", substituted, PRESERVE)
+    insertion_point = preserve._insertion_point
+    preserve._insertion_point = lambda mention, alignments: None  # nowhere to insert: replace only
+    run("repair, replace only", sources, PRESERVE)
+    preserve._insertion_point = insertion_point
     run("repair", sources, PRESERVE)
 
 
