@@ -97,7 +97,7 @@ class EntityRecognizer:
 
     Loads spaCy once; `find` is safe to call from many threads (the
     statistical model runs under a lock: it is not documented as
-    thread-safe, and it is a small share of a request's time).
+    thread-safe).
     """
 
     def __init__(self, model: str = SPACY_MODEL):
