@@ -19,11 +19,11 @@ output) for:
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from alinea.client.evaluate import occurrences
 from alinea.server import preserve
 from alinea.server.entities import Mention, recognizer_for
 from alinea.server.pipeline import Pipeline
@@ -34,10 +34,6 @@ from alinea.server.translate import TranslatorSettings
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev"
 LINES_PER_DOCUMENT = 50
-
-
-def contains(text: str, form: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) is not None
 
 
 def substitute(line: str, mentions: list[Mention]) -> str:
@@ -64,9 +60,9 @@ def main() -> None:
         checked = found = 0
         for found_in_source, reference, hypothesis in zip(mentions, references, hypotheses):
             for m in found_in_source:
-                if contains(reference, m.rendering.expected):
+                if occurrences(reference, m.rendering.expected):
                     checked += 1
-                    found += contains(hypothesis, m.rendering.expected)
+                    found += occurrences(hypothesis, m.rendering.expected) > 0
         bleu = BLEU().corpus_score(hypotheses, [references]).score
         chrf = CHRF().corpus_score(hypotheses, [references]).score
         print(f"{name:24s}  BLEU {bleu:5.2f}  chrF {chrf:5.2f}  entities {found}/{checked} = {found / checked:.1%}",

@@ -13,13 +13,14 @@ come from these figures: see docs/operations.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
 
 import ctranslate2
 import sentencepiece as spm
+
+from alinea.server.translate import available_cores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=316)
     parser.add_argument("--beam-size", type=int, default=4)
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     encode = spm.SentencePieceProcessor(model_file=str(args.model_dir / "source.spm"))
 
     def tokens(lines: list[str]) -> list[list[str]]:

@@ -250,8 +250,9 @@ def score(testset: TestSet, hypotheses: list[str], model: str, entities: list[li
     return Report(testset.name, model, len(references), scores, listed, checked, rate, hypotheses)
 
 
-def _contains(text: str, form: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text) is not None
+def occurrences(text: str, form: str) -> int:
+    """How often `form` appears in `text` as whole words."""
+    return len(re.findall(rf"(?<!\w){re.escape(form)}(?!\w)", text))
 
 
 def reference_entity_rate(entities: list[list[str]], references: list[str],
@@ -264,9 +265,9 @@ def reference_entity_rate(entities: list[list[str]], references: list[str],
     checked = found = 0
     for forms, reference, hypothesis in zip(entities, references, hypotheses):
         for form in forms:
-            if _contains(reference, form):
+            if occurrences(reference, form):
                 checked += 1
-                found += _contains(hypothesis, form)
+                found += occurrences(hypothesis, form) > 0
     return checked, (round(found / checked, 4) if checked else None)
 
 
@@ -283,7 +284,7 @@ def entity_preservation(entity_list: Path, translation: str) -> float:
             continue
         _, _, forms, count = line.split("\t")[:4]
         expected = int(count)
-        hits = sum(len(re.findall(rf"(?<!\w){re.escape(f)}(?!\w)", translation)) for f in forms.split("|"))
+        hits = sum(occurrences(translation, f) for f in forms.split("|"))
         found += min(expected, hits)
         total += expected
     return round(found / total, 4) if total else 1.0

@@ -196,8 +196,8 @@ def _glossary_terms(text: str, glossary: dict[str, str]) -> list[Mention]:
     found = []
     for source, target in glossary.items():
         for m in re.finditer(rf"(?<!\w){re.escape(source)}(?!\w)", text):
-            origin = renderings.GLOSSARY
-            found.append(Mention("TERM", Span(m.start(), m.end()), m.group(), Rendering((target or source,), origin)))
+            rendering = Rendering((target or source,), renderings.GLOSSARY)
+            found.append(Mention("TERM", Span(m.start(), m.end()), m.group(), rendering))
     return found
 
 

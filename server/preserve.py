@@ -120,8 +120,9 @@ def carry(source_text: str, mentions: list[Mention], target_text: str,
     """Check `mentions` (spans of source_text) against the translation; repair the missing ones if `repair`."""
     found: dict[int, tuple[Span, str]] = {}
     taken: list[Span] = []
+    aligned = [_aligned(mention, alignments) for mention in mentions]
     for i, mention in enumerate(mentions):
-        anchors = _aligned(mention, alignments)
+        anchors = aligned[i]
         for form in mention.rendering.forms:
             candidates = [s for s in _occurrences(target_text, form) if not any(_overlaps(s, t) for t in taken)]
             if candidates:
@@ -138,7 +139,7 @@ def carry(source_text: str, mentions: list[Mention], target_text: str,
             if i in found:
                 continue
             busy = taken + [e.span for e in edits]
-            region = _region(_aligned(mention, alignments), target_text, target_words, busy)
+            region = _region(aligned[i], target_text, target_words, busy)
             if region is None:
                 point = _insertion_point(mention, alignments)
                 if point is None or any(t.start < point < t.end for t in busy):
