@@ -7,7 +7,8 @@ same command both starts and resumes a run:
 
 1. ``data/``: normalised, filtered, deduplicated pairs and a held-out split;
 2. ``spm/``, ``tokenizer/``: SentencePiece models and the joint vocabulary;
-3. ``data/*.npz``: the corpus as token ids;
+3. ``data/*.npz``: the corpus as token ids, and with ``--guided-alignment``
+   its eflomal word alignments (``alinea.models.train.guide``);
 4. ``checkpoints/``: training, resumed from ``last.pt`` when present;
    ``curve.jsonl`` gets one line per evaluation, ``train.log`` the log.
 
@@ -23,7 +24,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from alinea.models.train.config import CONFIG, RUN_SETTINGS, TrainConfig, cpu_has_bf16
+from alinea.models.train.config import CONFIG, RESUME_MAY_CHANGE, TrainConfig, cpu_has_bf16
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = REPO.parent / "shared/data/train"
@@ -46,15 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def resolve_config(work_dir: Path, args: argparse.Namespace) -> TrainConfig:
-    """A new run takes defaults + flags; a resumed run keeps its saved config and accepts only run settings."""
+    """A new run takes defaults + flags; a resumed run keeps its saved config and accepts only RESUME_MAY_CHANGE."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     if (work_dir / CONFIG).is_file():
         config = TrainConfig.load(work_dir)
-        fixed = {k: v for k, v in given.items() if k not in RUN_SETTINGS and getattr(config, k) != v}
+        fixed = {k: v for k, v in given.items() if k not in RESUME_MAY_CHANGE and getattr(config, k) != v}
         if fixed:
             raise SystemExit(f"{work_dir} already trains with {CONFIG}; these flags would change the model or "
                              f"optimisation: {sorted(fixed)}. Start a new work dir instead.")
-        for key in RUN_SETTINGS:
+        for key in RESUME_MAY_CHANGE:
             if key in given:
                 setattr(config, key, given[key])
         return config
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("alinea.train")
     config = resolve_config(work_dir, args)
 
-    from alinea.models.train import data, tokenize
+    from alinea.models.train import data, guide, tokenize
     from alinea.models.train.evaluate import DEV_REF, DEV_SRC, SEED_REF, SEED_SRC
 
     prepared = work_dir / "data"
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (prepared / f"{split}.npz").is_file():
             log.info("encoding %s", split)
             tokenize.encode_split(prepared, tok_dir, split, prepared / f"{split}.npz")
+    if config.guided_alignment > 0 and not (prepared / guide.LINKS).is_file():
+        log.info("aligning the corpus with eflomal for guided alignment")
+        guide.build(work_dir)
     config.save(work_dir)
 
     from alinea.models.train.loop import train

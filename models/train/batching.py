@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from alinea.models.train.guide import Links
 from alinea.models.train.tokenize import Encoded
 
 
@@ -51,6 +52,9 @@ class Batch:
     decoder_input_ids: torch.Tensor
     labels: torch.Tensor  # -100 where padded
     target_tokens: int  # non-padding target tokens, </s> included
+    # alignment[b, j, i]: share of target piece j's links that go to source piece i (rows sum to 1,
+    # or to 0 for pieces with no link); None when training without guided alignment.
+    alignment: torch.Tensor | None = None
 
 
 def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
@@ -60,14 +64,26 @@ def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def collate(src: Encoded, tgt: Encoded, indices: np.ndarray, pad_id: int) -> Batch:
+def _alignment(links: Links, indices: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Each pair's links as rows of target → source distributions (decoder position j predicts piece j)."""
+    out = np.zeros(shape, dtype=np.float32)
+    for b, i in enumerate(indices):
+        pairs = links.of(i).astype(np.int64)
+        out[b, pairs[:, 1], pairs[:, 0]] = 1.0
+    totals = out.sum(axis=2, keepdims=True)
+    np.divide(out, totals, out=out, where=totals > 0)
+    return torch.from_numpy(out)
+
+
+def collate(src: Encoded, tgt: Encoded, indices: np.ndarray, pad_id: int, links: Links | None = None) -> Batch:
     """Padded tensors for one batch; the decoder input is the target shifted right behind <pad> (Marian's start token)."""
     sources = [src.sentence(i) for i in indices]
     targets = [tgt.sentence(i) for i in indices]
     input_ids = _pad(sources, pad_id)
     labels = _pad(targets, -100)
     decoder_input_ids = _pad([np.concatenate(([pad_id], t[:-1])) for t in targets], pad_id)
-    return Batch(input_ids, input_ids.ne(pad_id).long(), decoder_input_ids, labels, int(sum(len(t) for t in targets)))
+    alignment = None if links is None else _alignment(links, indices, (len(indices), labels.shape[1], input_ids.shape[1]))
+    return Batch(input_ids, input_ids.ne(pad_id).long(), decoder_input_ids, labels, int(sum(len(t) for t in targets)), alignment)
 
 
 @dataclass
@@ -81,8 +97,9 @@ class Position:
 class BatchStream:
     """Endless batches over the corpus, epoch after epoch, from a resumable Position."""
 
-    def __init__(self, src: Encoded, tgt: Encoded, *, max_tokens: int, max_length: int, pad_id: int, seed: int, position: Position | None = None):
-        self.src, self.tgt = src, tgt
+    def __init__(self, src: Encoded, tgt: Encoded, *, max_tokens: int, max_length: int, pad_id: int, seed: int,
+                 position: Position | None = None, links: Links | None = None):
+        self.src, self.tgt, self.links = src, tgt, links
         self.src_lengths, self.tgt_lengths = src.lengths(), tgt.lengths()
         self.max_tokens, self.max_length, self.pad_id, self.seed = max_tokens, max_length, pad_id, seed
         self.position = position or Position()
@@ -106,4 +123,4 @@ class BatchStream:
                 continue
             indices = batches[self.position.batch]
             self.position = Position(self.position.epoch, self.position.batch + 1)
-            yield collate(self.src, self.tgt, indices, self.pad_id)
+            yield collate(self.src, self.tgt, indices, self.pad_id, self.links)

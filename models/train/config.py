@@ -8,9 +8,12 @@ from pathlib import Path
 
 CONFIG = "config.json"
 
-# Settings that only steer this invocation (how long, how often to evaluate); everything else
-# defines the model and the optimisation and is fixed once training has started.
+# Settings that only steer this invocation (how long, how often to evaluate).
 RUN_SETTINGS = ("hours", "eval_minutes", "checkpoint_minutes", "threads", "log_every")
+# What a resumed run may change: the run settings, and guided alignment, which only adds a loss on
+# one attention head and so can be switched on for a model already trained without it. Everything
+# else defines the model and the optimisation and is fixed once training has started.
+RESUME_MAY_CHANGE = (*RUN_SETTINGS, "guided_alignment")
 
 
 @dataclass
@@ -32,6 +35,10 @@ class TrainConfig:
     max_length: int = 128  # pairs with a longer side (in pieces) are skipped
     label_smoothing: float = 0.1
     clip_norm: float = 1.0
+    # Weight of the guided-alignment loss (Marian's --guided-alignment-weight, whose default is
+    # 0.1): cross-entropy between the alignment head's attention and eflomal's links (guide.py).
+    # 0 trains without it.
+    guided_alignment: float = 0.0
     bf16: bool = False  # bfloat16 autocast for matrix products; a new run turns it on where the CPU has BF16 instructions
     seed: int = 1
     # Evaluation: a fixed sample of the dev set, translated by the int8 CTranslate2 export.

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_SRC = REPO.parent / "shared/data/eval/dev/flores200-dev.fr"
-DEV_REF = REPO.parent / "shared/data/eval/dev/flores200-dev.en"
+DEV_SRC = REPO / "tests/quality/flores200-dev/flores200-dev.fr"  # the in-repo copy of FLORES-200 dev
+DEV_REF = REPO / "tests/quality/flores200-dev/flores200-dev.en"
 SEED_SRC = REPO / "seeds/kremlin-pekin.fr.txt"
 SEED_REF = REPO / "seeds/kremlin-pekin.en.ref.txt"
 
@@ -115,6 +115,16 @@ def copy_rates(sources: list[str], hypotheses: list[str], references: list[str])
             "names": round(100 * names_found / max(names, 1), 1), "names_total": names}
 
 
+def hansards_aer(model_dir: Path, threads: int = 2) -> float:
+    """AER of the server's alignment method (argmax of the returned attention) on the WPT-2003 Hansards test set."""
+    from alinea.server.alignment_eval import _CHECKOUT_DATA, ForcedDecoder, links_argmax, load_gold
+    from alinea.server.alignment_eval import score as score_links
+
+    gold = load_gold(_CHECKOUT_DATA, "test")
+    forced = ForcedDecoder(model_dir, threads=threads).decode(gold)
+    return round(score_links([links_argmax(f, False, 0.0) for f in forced], gold).aer, 4)
+
+
 def read_lines(path: Path, limit: int | None = None) -> list[str]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return lines[:limit] if limit else lines
@@ -142,6 +152,7 @@ class Report:
     dev_numbers_total: int
     dev_names_copied: float  # % of verbatim-in-reference names found in the output
     dev_names_total: int
+    hansards_aer: float  # alignment error rate on the WPT-2003 Hansards test set (see hansards_aer)
 
 
 def evaluate(model_dir: Path, *, beam_size: int = 4, dev_src: Path = DEV_SRC, dev_ref: Path = DEV_REF,
@@ -171,7 +182,7 @@ def evaluate(model_dir: Path, *, beam_size: int = 4, dev_src: Path = DEV_SRC, de
     size = sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()) / 2**20
     return Report(str(model_dir), beam_size, len(dev_lines), dev["bleu"], dev["chrf"], round(dev_seconds, 2),
                   len(seed_pars), seed["bleu"], seed["chrf"], round(seed_seconds, 3), round(load, 2), round(size, 1),
-                  copies["numbers"], copies["numbers_total"], copies["names"], copies["names_total"])
+                  copies["numbers"], copies["numbers_total"], copies["names"], copies["names_total"], hansards_aer(model_dir, threads))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(translated in {report.seed_seconds:.2f} s, model load {report.load_seconds:.2f} s)")
         print(f"copied verbatim on dev: {report.dev_numbers_copied:.1f}% of {report.dev_numbers_total} numbers, "
               f"{report.dev_names_copied:.1f}% of {report.dev_names_total} names")
+        print(f"word alignment (the server's method) on the Hansards test set: AER {report.hansards_aer:.4f}")
     return 0
 
 

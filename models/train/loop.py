@@ -27,7 +27,8 @@ import torch
 from alinea.models.convert import convert
 from alinea.models.train.batching import BatchStream, Position, collate
 from alinea.models.train.config import TrainConfig, lr_at
-from alinea.models.train.evaluate import DEV_REF, DEV_SRC, Translator, read_lines, score
+from alinea.models.train.evaluate import DEV_REF, DEV_SRC, Translator, hansards_aer, read_lines, score
+from alinea.models.train.guide import LINKS, Links
 from alinea.models.train.model import (BEST, CHECKPOINTS, LAST, atomic_save, build_model, count_parameters, load_checkpoint,
                                        quiet_libraries, save_hf, vocab_size, zero_pad_embedding)
 from alinea.models.train.tokenize import load_split
@@ -47,6 +48,7 @@ class Progress:
     best_chrf: float = -1.0
     best_bleu: float = -1.0
     best_step: int = 0
+    guided_from_step: int = 0  # the first step trained with guided alignment (0: none yet)
 
 
 def rng_state() -> dict:
@@ -82,7 +84,17 @@ def evaluate_weights(model, work_dir: Path, config: TrainConfig) -> dict[str, fl
     sources, references = read_lines(DEV_SRC, config.dev_sample), read_lines(DEV_REF, config.dev_sample)
     hypotheses = translator.translate(sources, beam_size=config.eval_beam)
     (eval_dir / "dev.hyp.en").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
-    return score(hypotheses, references)
+    return {**score(hypotheses, references), "aer": hansards_aer(eval_dir / "ct2", config.threads)}
+
+
+def alignment_loss(attention: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy of the alignment head's attention against the links, and the rows it covers.
+
+    attention and target are (batch, target pieces, source pieces); target rows
+    without a link are all zero and add nothing.
+    """
+    loss = -(target * torch.log(attention.float() + 1e-6)).sum()
+    return loss, int(target.sum().round().item())
 
 
 @torch.no_grad()
@@ -117,6 +129,9 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
     torch.manual_seed(config.seed)
     model = build_model(config, vocab)
     pad_id = model.config.pad_token_id
+    guided = config.guided_alignment > 0
+    if guided:  # SDPA does not return attention weights
+        model.set_attn_implementation("eager")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9)
     progress = Progress()
     if (ckpt_dir / LAST).is_file():
@@ -130,8 +145,14 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
 
     src, tgt = load_split(work_dir / "data" / "train.npz")
     heldout_src, heldout_tgt = load_split(work_dir / "data" / "heldout.npz")
+    links = Links(work_dir / "data" / LINKS) if guided else None
+    if links is not None and len(links) != len(src):
+        raise SystemExit(f"{work_dir / 'data' / LINKS} has {len(links)} pairs but the corpus {len(src)}; "
+                         "delete it and run again to realign")
     stream = BatchStream(src, tgt, max_tokens=config.batch_tokens, max_length=config.max_length, pad_id=pad_id,
-                         seed=config.seed, position=progress.position)
+                         seed=config.seed, position=progress.position, links=links)
+    if guided and not progress.guided_from_step:
+        progress.guided_from_step = progress.step + 1
     log.info("data: %d pairs, %d batches per epoch, starting at epoch %d batch %d", len(src), stream.batches_in_epoch(),
              progress.position.epoch, progress.position.batch)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, ignore_index=-100, reduction="sum")
@@ -147,6 +168,7 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
     last_eval = last_ckpt = last_log = time.monotonic()
     window_loss = window_tokens = 0.0  # since the last evaluation
     log_loss = log_tokens = 0.0  # since the last log line
+    log_align = log_rows = 0.0  # guided-alignment loss since the last log line
     model.train()
     for batch in stream:
         progress.step += 1
@@ -154,10 +176,19 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-            logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                           decoder_input_ids=batch.decoder_input_ids).logits
+            output = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                           decoder_input_ids=batch.decoder_input_ids, output_attentions=guided)
+        logits = output.logits
         loss_sum = loss_fn(logits.float().view(-1, logits.size(-1)), batch.labels.view(-1))
-        (loss_sum / batch.target_tokens).backward()
+        objective = loss_sum / batch.target_tokens
+        if guided:
+            # The head CTranslate2 returns: the last decoder layer's first head.
+            align_sum, rows = alignment_loss(output.cross_attentions[-1][:, 0], batch.alignment)
+            if rows:
+                objective = objective + config.guided_alignment * align_sum / rows
+            log_align += align_sum.item()
+            log_rows += rows
+        objective.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -173,10 +204,11 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
         now = time.monotonic()
         progress.elapsed = elapsed_at_start + (now - session_start)
         if progress.step % config.log_every == 0:
-            log.info("step %d  epoch %d  lr %.2e  loss %.3f  %.0f tgt tok/s  %.2fM tokens  %.1f min",
-                     progress.step, stream.position.epoch, lr, log_loss / log_tokens, log_tokens / (now - last_log),
+            log.info("step %d  epoch %d  lr %.2e  loss %.3f%s  %.0f tgt tok/s  %.2fM tokens  %.1f min",
+                     progress.step, stream.position.epoch, lr, log_loss / log_tokens,
+                     f"  alignment loss {log_align / log_rows:.3f}" if log_rows else "", log_tokens / (now - last_log),
                      progress.target_tokens / 1e6, progress.elapsed / 60)
-            log_loss = log_tokens = 0.0
+            log_loss = log_tokens = log_align = log_rows = 0.0
             last_log = now
         if stop.requested:  # no evaluation: a stop should be quick
             save_last()
@@ -189,18 +221,19 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
                 metrics = evaluate_weights(model, work_dir, config)
             except Exception:  # a failed evaluation must not end a long run; the checkpoint is still saved
                 log.exception("evaluation failed at step %d", progress.step)
-                metrics = {"bleu": float("nan"), "chrf": float("nan")}
+                metrics = {"bleu": float("nan"), "chrf": float("nan"), "aer": float("nan")}
             health = source_dependence(model, heldout_src, heldout_tgt, pad_id)
             model.train()
             record = {"step": progress.step, "target_tokens": progress.target_tokens, "wall_seconds": round(progress.elapsed),
                       "epoch": round(stream.position.epoch + stream.position.batch / stream.batches_in_epoch(), 3),
                       "lr": lr, "train_loss": round(window_loss / max(window_tokens, 1), 4),
                       **health, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"], "dev_lines": config.dev_sample,
-                      "beam": config.eval_beam}
+                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "guided_alignment": config.guided_alignment,
+                      "guided_from_step": progress.guided_from_step}
             with open(work_dir / CURVE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             log.info("eval %s", json.dumps(record))
-            window_loss = window_tokens = log_loss = log_tokens = 0.0
+            window_loss = window_tokens = log_loss = log_tokens = log_align = log_rows = 0.0
             if metrics["chrf"] > progress.best_chrf:
                 progress.best_chrf, progress.best_bleu, progress.best_step = metrics["chrf"], metrics["bleu"], progress.step
                 atomic_save({"model": model.state_dict(), "config": asdict(config), "record": record}, ckpt_dir / BEST)

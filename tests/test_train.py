@@ -1,0 +1,121 @@
+"""The training pipeline end to end on a tiny corpus: data → tokenizer → eflomal links → guided training → resume.
+
+The corpus is the Hansards gold set's own sentences (tests/data/alignment),
+so the test needs nothing outside the repository. The model is tiny and
+trains for seconds: these tests check the machinery (files, resumption,
+the alignment loss), not translation quality.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("eflomal")
+
+import torch  # noqa: E402
+
+from alinea.models.train.__main__ import main as train_main  # noqa: E402
+from alinea.models.train.batching import collate  # noqa: E402
+from alinea.models.train.evaluate import hansards_aer  # noqa: E402
+from alinea.models.train.export import export  # noqa: E402
+from alinea.models.train.guide import LINKS, TEACHER_AER, Links, save_links, symmetrize  # noqa: E402
+from alinea.models.train.loop import alignment_loss  # noqa: E402
+from alinea.models.train.tokenize import Encoded  # noqa: E402
+
+GOLD = Path(__file__).parent / "data" / "alignment"
+TINY = ["--d-model", "32", "--encoder-layers", "1", "--decoder-layers", "1", "--heads", "2", "--ffn-dim", "64",
+        "--source-vocab", "400", "--target-vocab", "400", "--batch-tokens", "512", "--dev-sample", "4",
+        "--eval-beam", "1", "--threads", "1", "--no-bf16", "--heldout", "20"]
+
+
+def test_symmetrize_keeps_agreement_and_fills_unaligned_words():
+    forward = {(0, 0), (1, 1), (2, 1)}
+    backward = {(0, 0), (1, 1), (3, 3)}
+    links = symmetrize(forward, backward)
+    assert {(0, 0), (1, 1)} <= links
+    assert (2, 1) in links  # neighbour of (1, 1) in the union, source word 2 unaligned
+    assert (3, 3) in links  # final-and: both words unaligned
+
+
+def test_collate_turns_links_into_attention_targets(tmp_path):
+    # Two pairs: source lengths 3 and 2 (+ </s>), targets 3 and 1 (+ </s>).
+    src = Encoded(np.array([5, 6, 7, 0, 8, 9, 0], dtype=np.int32), np.array([0, 4, 7]))
+    tgt = Encoded(np.array([10, 11, 12, 0, 13, 0], dtype=np.int32), np.array([0, 4, 6]))
+    save_links(tmp_path / "links.npz", [{(0, 0), (1, 0), (2, 2)}, set()])
+    batch = collate(src, tgt, np.array([0, 1]), pad_id=99, links=Links(tmp_path / "links.npz"))
+    assert batch.alignment.shape == (2, 4, 4)
+    assert batch.alignment[0, 0].tolist() == [0.5, 0.5, 0.0, 0.0]  # target piece 0 → source pieces 0 and 1
+    assert batch.alignment[0, 1].sum() == 0  # no link
+    assert batch.alignment[0, 2].tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert batch.alignment[1].sum() == 0
+
+
+def test_alignment_loss_is_lowest_on_the_links():
+    target = torch.zeros(1, 2, 3)
+    target[0, 0, 1] = 1.0
+    on = torch.tensor([[[0.01, 0.98, 0.01], [0.3, 0.3, 0.4]]])
+    off = torch.tensor([[[0.98, 0.01, 0.01], [0.3, 0.3, 0.4]]])
+    loss_on, rows = alignment_loss(on, target)
+    loss_off, _ = alignment_loss(off, target)
+    assert rows == 1
+    assert loss_on.item() == pytest.approx(-math.log(0.98), rel=1e-4)
+    assert loss_off.item() > loss_on.item()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """The gold set's 484 sentence pairs as a gzipped training corpus."""
+    out = tmp_path_factory.mktemp("corpus")
+    for side in ("fr", "en"):
+        lines = []
+        for name in ("trial", "test"):
+            lines += (GOLD / f"hansards-{name}.{side}").read_text(encoding="utf-8").splitlines()
+        with gzip.open(out / f"hansards.{side}.gz", "wt", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+    return out
+
+
+@pytest.mark.timeout(600)
+def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplog):
+    work = tmp_path / "run"
+    common = ["--work-dir", str(work), "--corpus-dir", str(corpus)]
+    with caplog.at_level(logging.INFO, logger="alinea.train"):
+        assert train_main([*common, *TINY, "--guided-alignment", "0.5", "--hours", "0.002", "--log-every", "5"]) == 0
+
+    data = work / "data"
+    links = Links(data / LINKS)
+    assert len(links) == json.loads((data / "prepare.json").read_text())["train"]
+    teacher = json.loads((data / TEACHER_AER).read_text())
+    assert 0.0 <= teacher["test"]["aer"] <= 1.0 and teacher["test"]["links"] > 0
+    records = [json.loads(line) for line in (work / "curve.jsonl").read_text().splitlines()]
+    assert len(records) == 1
+    first = records[0]
+    assert first["guided_alignment"] == 0.5
+    assert 0.0 <= first["hansards_aer"] <= 1.0
+    assert math.isfinite(first["train_loss"])
+    assert (work / "checkpoints" / "last.pt").is_file() and (work / "checkpoints" / "best.pt").is_file()
+    assert "alignment loss" in caplog.text
+
+    # Resuming continues from the saved step; a flag that would change the model is refused.
+    assert train_main([*common, "--hours", "0.004"]) == 0
+    second = json.loads((work / "curve.jsonl").read_text().splitlines()[-1])
+    assert second["step"] > first["step"]
+    assert second["guided_alignment"] == 0.5  # kept from config.json
+    with pytest.raises(SystemExit, match="d_model"):
+        train_main([*common, "--d-model", "64"])
+
+    # The best checkpoint exports to a served model directory whose attention the AER tool reads.
+    model_dir = tmp_path / "model"
+    export(work, model_dir, evaluate_model=False)
+    card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Guided alignment (`alinea.models.train.guide`), weight 0.5" in card
+    assert "--guided-alignment 0.5" in card
+    assert 0.0 <= hansards_aer(model_dir, threads=1) <= 1.0
