@@ -24,7 +24,11 @@ Every system translates the same sentences with the same model and beam size:
 
 Workloads: the first ``--sentences`` lines of the FLORES-200 dev set, sent
 as documents of 10 lines (every line break ends a sentence), and the seed
-article repeated ``--repeat`` times as separate documents. The sentences are
+article repeated ``--repeat`` times as separate documents. Each CTranslate2
+and alinea measurement runs ``--runs`` times (transformers, the slowest by
+far, once): a row's throughput is its median run, its latency percentiles
+are over the documents of every run. A single run lasts seconds on this
+model, so one run alone moves by ±10% from one run to the next. The sentences are
 those the server translates: the pipeline's own segmentation, sentences
 without words left out (the server copies them), duplicates within a
 document translated once.
@@ -55,7 +59,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -256,12 +260,12 @@ def build_workloads(model_dir: Path, sentences: int, repeat: int) -> list[Worklo
 # -- raw CTranslate2 (in a subprocess) ------------------------------------------
 
 
-def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
+def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int, runs: int) -> list[Row]:
     """Raw CTranslate2 on every workload, in a fresh process so that its peak RSS is its own."""
-    return in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size)
+    return in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size, runs)
 
 
-def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int) -> list[dict]:
+def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int, runs: int) -> list[dict]:
     import ctranslate2
 
     from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
@@ -299,12 +303,14 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
     for workload in workloads:
         # Tokenized beforehand: only translate_batch is timed.
         documents = [tokenized(sentences) for sentences in workload.sentences]
-        started = time.perf_counter()
-        results = translate([sentence for document in documents for sentence in document])
-        seconds = time.perf_counter() - started
+        durations, latencies = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            results = translate([sentence for document in documents for sentence in document])
+            durations.append(time.perf_counter() - started)
+            latencies += timed_per_document(translate, documents)
         tokens = sum(pieces.count(detokenizer.decode(r.hypotheses[0])[0]) for r in results)
-        latencies = timed_per_document(translate, documents)
-        rows.append(raw_row(workload, "ctranslate2", tokens, seconds, latencies))
+        rows.append(raw_row(workload, "ctranslate2", tokens, percentile(durations, 50), latencies))
     return rows
 
 
@@ -322,6 +328,12 @@ def raw_row(workload: Workload, system: str, tokens: int, seconds: float, latenc
     """A Row as a plain dict, to cross the process boundary; VmHWM of this process so far."""
     return asdict(Row(workload.name, system, len(workload.documents), workload.sentence_count, tokens, seconds,
                       latencies, vm_hwm_mib()))
+
+
+def median_run(runs: list[Row]) -> Row:
+    """The run of median throughput, with the latencies of every run."""
+    median = sorted(runs, key=lambda r: r.tokens_per_second)[len(runs) // 2]
+    return replace(median, latencies=[latency for run in runs for latency in run.latencies])
 
 
 def in_subprocess(function, *args) -> list[Row]:
@@ -526,6 +538,7 @@ def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
         "ctranslate2": ctranslate2.__version__,
         "ctranslate2_settings": asdict(settings),
         "command": shlex.join(sys.orig_argv),
+        "runs": args.runs,
     }
 
 
@@ -628,6 +641,8 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
     threads = "all cores" if s["intra_threads"] == 0 else s["intra_threads"]
     found = [
         ENTITY_NOTE,
+        f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
+        "over the documents of every run; transformers once",
         f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
         f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, max_decoding_length "
         f"{s['max_decoding_length']}, no attention; throughput = all sentences in one translate_batch call, "
@@ -657,9 +672,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, help="alinea model directory (default: the shipped default model)")
     parser.add_argument("--hf-model", type=Path, help="Hugging Face Marian directory of the same weights, "
                         "for the transformers column (skipped without it)")
-    parser.add_argument("--sentences", type=int, default=300, help="FLORES dev lines to translate (default 300)")
-    parser.add_argument("--repeat", type=int, default=10,
-                        help="copies of the seed article, one document each (default 10)")
+    parser.add_argument("--sentences", type=int, default=500, help="FLORES dev lines to translate (default 500)")
+    parser.add_argument("--repeat", type=int, default=20,
+                        help="copies of the seed article, one document each (default 20)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each CTranslate2 and alinea measurement; the median counts (default 3)")
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--server", help="address of a running server (default: start one on --model-dir)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
@@ -671,8 +688,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--concurrency: comma-separated numbers, not {args.concurrency!r}")
     if not args.concurrency or min(args.concurrency) < 1:
         parser.error("--concurrency needs at least one number, each ≥ 1")
-    if args.sentences < 1 or args.repeat < 1 or not 1 <= args.beam_size <= 16:
-        parser.error("--sentences and --repeat must be ≥ 1, --beam-size 1 to 16")
+    if min(args.sentences, args.repeat, args.runs) < 1 or not 1 <= args.beam_size <= 16:
+        parser.error("--sentences, --repeat and --runs must be ≥ 1, --beam-size 1 to 16")
     if args.hf_model and not (args.hf_model / "config.json").is_file():
         parser.error(f"--hf-model {args.hf_model}: not a Hugging Face model directory (no config.json)")
     return args
@@ -693,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
           file=sys.stderr)
-    rows = measure_ctranslate2(model_dir, workloads, args.beam_size)
+    rows = measure_ctranslate2(model_dir, workloads, args.beam_size, args.runs)
     if args.hf_model:
         print("transformers…", file=sys.stderr)
         rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
@@ -701,14 +718,15 @@ def main(argv: list[str] | None = None) -> int:
     server = Server(args.server) if args.server else start_server(model_dir)
     try:
         pieces = TargetPieces(model_dir)
-        warm_up(server, manifest, workloads[0], args.beam_size)
+        for workload in workloads:
+            warm_up(server, manifest, workload, args.beam_size)
         for workload in workloads:
             for alignment in (True, False):
                 for concurrency in args.concurrency:
                     print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
-                    rows.append(measure_alinea(server, manifest, workload, args.beam_size, concurrency,
-                                               alignment, pieces))
+                    rows.append(median_run([measure_alinea(server, manifest, workload, args.beam_size, concurrency,
+                                                           alignment, pieces) for _ in range(args.runs)]))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
         server.stop()

@@ -103,8 +103,11 @@ class EntityRecognizer:
     def __init__(self, model: str = SPACY_MODEL):
         import spacy  # the thin client never imports this module
 
-        # Only the NER component and the token-to-vector layer it listens to.
-        self._nlp = spacy.load(model, exclude=["parser", "lemmatizer", "morphologizer", "attribute_ruler", "senter"])
+        # Only the NER component. The "sm" pipelines' NER embeds its own token-to-vector layer;
+        # the shared tok2vec component feeds only the excluded tagger and parser, and running it
+        # would double the cost for identical entities.
+        self._nlp = spacy.load(model, exclude=["tok2vec", "parser", "lemmatizer", "morphologizer", "attribute_ruler",
+                                               "senter"])
         self._lock = threading.Lock()
         self._common = common_words()
 

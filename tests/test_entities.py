@@ -63,6 +63,14 @@ def test_established_names_come_from_cldr():
 # -- detection --------------------------------------------------------------------
 
 
+def test_only_the_ner_component_runs_and_it_needs_no_other(recognizer):
+    # The shared tok2vec is excluded for speed; that is only right while the pinned model's NER
+    # computes its own token vectors instead of listening to the shared layer.
+    nlp = recognizer._nlp
+    assert nlp.pipe_names == ["ner"]
+    assert "listener" not in nlp.get_pipe("ner").model.get_ref("tok2vec").name
+
+
 def test_seed_article_entities(recognizer):
     mentions = recognizer.find(SEED_FR.read_text(encoding="utf-8"))
     text = SEED_FR.read_text(encoding="utf-8")
