@@ -98,7 +98,7 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     records = [json.loads(line) for line in (work / "curve.jsonl").read_text().splitlines()]
     assert len(records) == 1
     first = records[0]
-    assert first["guided_alignment"] == 0.5
+    assert first["guided_alignment"] == [[1, 0.5]]
     assert 0.0 <= first["hansards_aer"] <= 1.0
     assert math.isfinite(first["train_loss"])
     assert (work / "checkpoints" / "last.pt").is_file() and (work / "checkpoints" / "best.pt").is_file()
@@ -108,14 +108,18 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     assert train_main([*common, "--hours", "0.004"]) == 0
     second = json.loads((work / "curve.jsonl").read_text().splitlines()[-1])
     assert second["step"] > first["step"]
-    assert second["guided_alignment"] == 0.5  # kept from config.json
+    assert second["guided_alignment"] == [[1, 0.5]]  # kept from config.json
     with pytest.raises(SystemExit, match="d_model"):
         train_main([*common, "--d-model", "64"])
+    # The guided-alignment weight may change on a resume, and the curve keeps its history.
+    assert train_main([*common, "--guided-alignment", "0.2", "--hours", "0.006"]) == 0
+    third = json.loads((work / "curve.jsonl").read_text().splitlines()[-1])
+    assert third["guided_alignment"] == [[1, 0.5], [second["step"] + 1, 0.2]]
 
     # The best checkpoint exports to a served model directory whose attention the AER tool reads.
     model_dir = tmp_path / "model"
     export(work, model_dir, evaluate_model=False)
     card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "Guided alignment (`alinea.models.train.guide`), weight 0.5" in card
-    assert "--guided-alignment 0.5" in card
+    assert f"weight 0.5 from step 1, then weight 0.2 from step {second['step'] + 1:,}:" in card
+    assert "--guided-alignment 0.2" in card
     assert 0.0 <= hansards_aer(model_dir, threads=1) <= 1.0

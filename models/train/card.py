@@ -50,16 +50,16 @@ def cpu_description() -> str:
     return f"{os.cpu_count()} CPU cores"
 
 
-def guided_alignment_lines(work_dir: Path, config: TrainConfig, curve: list[dict]) -> list[str]:
-    """What the card says about guided alignment: its weight, when it started, and the teacher's own AER."""
-    if config.guided_alignment <= 0:
+def guided_alignment_lines(work_dir: Path, curve: list[dict]) -> list[str]:
+    """What the card says about guided alignment: its weights and from which steps, and the teacher's own AER."""
+    history = next((r["guided_alignment"] for r in reversed(curve) if isinstance(r.get("guided_alignment"), list)), [])
+    if not history:
         return []
-    since = next((r["guided_from_step"] for r in curve if r.get("guided_from_step")), 0)
     teacher_file = work_dir / "data" / "teacher-aer.json"
     teacher = json.loads(teacher_file.read_text(encoding="utf-8"))["test"]["aer"] if teacher_file.is_file() else None
+    weights = ", then ".join(f"weight {weight:g} from step {int(step):,}" for step, weight in history)
     return [
-        f"Guided alignment (`alinea.models.train.guide`), weight {config.guided_alignment:g}"
-        + (f", from step {since:,} on" if since > 1 else "")
+        f"Guided alignment (`alinea.models.train.guide`), {weights}"
         + ": the last decoder layer's first attention head (the one CTranslate2 returns) is trained towards",
         "eflomal's links between the training pairs' SentencePiece pieces (grow-diag-final-and), so the",
         "attention the server turns into word alignments is an aligner's."
@@ -135,7 +135,7 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
         f"smoothing {config.label_smoothing}; dropout {config.dropout}; gradient norm clipped at {config.clip_norm};"
         f" {'bfloat16 autocast' if config.bf16 else 'float32'}.",
         "",
-        *guided_alignment_lines(work_dir, config, curve),
+        *guided_alignment_lines(work_dir, curve),
         f"This checkpoint: step {summary['step']:,}, {tokens / 1e6:.1f}M target tokens seen "
         + (f"({summary['epoch']:.2f} epochs), " if "epoch" in summary else "")
         + f"{hours:.2f} h of wall time on {cpu_description()} (no GPU), "

@@ -48,7 +48,8 @@ class Progress:
     best_chrf: float = -1.0
     best_bleu: float = -1.0
     best_step: int = 0
-    guided_from_step: int = 0  # the first step trained with guided alignment (0: none yet)
+    # [first step, weight] each time the guided-alignment weight changed (a resume may change it).
+    guided_alignment: list[list[float]] = field(default_factory=list)
 
 
 def rng_state() -> dict:
@@ -151,8 +152,8 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
                          "delete it and run again to realign")
     stream = BatchStream(src, tgt, max_tokens=config.batch_tokens, max_length=config.max_length, pad_id=pad_id,
                          seed=config.seed, position=progress.position, links=links)
-    if guided and not progress.guided_from_step:
-        progress.guided_from_step = progress.step + 1
+    if config.guided_alignment != (progress.guided_alignment[-1][1] if progress.guided_alignment else 0.0):
+        progress.guided_alignment.append([progress.step + 1, config.guided_alignment])
     log.info("data: %d pairs, %d batches per epoch, starting at epoch %d batch %d", len(src), stream.batches_in_epoch(),
              progress.position.epoch, progress.position.batch)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, ignore_index=-100, reduction="sum")
@@ -228,8 +229,7 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
                       "epoch": round(stream.position.epoch + stream.position.batch / stream.batches_in_epoch(), 3),
                       "lr": lr, "train_loss": round(window_loss / max(window_tokens, 1), 4),
                       **health, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"], "dev_lines": config.dev_sample,
-                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "guided_alignment": config.guided_alignment,
-                      "guided_from_step": progress.guided_from_step}
+                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "guided_alignment": progress.guided_alignment}
             with open(work_dir / CURVE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             log.info("eval %s", json.dumps(record))
