@@ -8,12 +8,13 @@ attention returned), and the cross-attention is turned into links between
 the gold set's own tokens, French → English. Several ways of reading the
 attention are scored side by side:
 
-- ``argmax``: what the server does (alinea.server.align.word_links): each
-  target subword is linked to the source subword it attends to most;
+- ``argmax``: each target subword linked to the source subword it attends
+  to most (the head's own reading);
 - ``intersect``: word-level attention (source subwords summed, target
   subwords averaged), links that are the argmax both ways;
 - ``grow-diag``: the intersection grown with neighbouring links of the
-  union of both argmax directions (as phrase-based MT symmetrises);
+  union of both argmax directions (as phrase-based MT symmetrises); what
+  the server does (alinea.server.align.word_links);
 - ``threshold``: every word pair with word-level attention >= --threshold;
 
 each on the attention of the step that *predicts* a target token (``step``,
@@ -42,13 +43,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alinea.server.align import _word_of, word_links
+from alinea.server.align import Link, directions, piece_argmax_links, word_attention, word_links
 from alinea.server.records import Span
 from alinea.server.tokenize import EOS, Pieces, SourceTokenizer
 
 SETS = ("trial", "test")
 _CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "alignment"
-Link = tuple[int, int]  # (source token index, target token index)
 
 
 @dataclass(frozen=True)
@@ -184,87 +184,31 @@ class ForcedDecoder:
         return forced
 
 
-def word_attention(forced: Forced, shift: bool) -> list[list[float]]:
-    """matrix[j][i]: attention of target token j on source token i.
-
-    A source token's weight is the sum over its subwords; a target token's
-    row is the mean over its subwords. Bare-space pieces and </s> count for
-    no token.
-    """
-    source_of = _word_of(forced.source.spans, forced.source_tokens)
-    target_of = _word_of(forced.target.spans, forced.target_tokens)
-    n_source, n_target = len(forced.source_tokens), len(forced.target_tokens)
-    matrix = [[0.0] * n_source for _ in range(n_target)]
-    pieces = [0] * n_target
-    for t, row in enumerate(forced.rows(shift)):
-        j = target_of[t]
-        if j is None:
-            continue
-        pieces[j] += 1
-        for s, weight in enumerate(row[: len(forced.source.tokens)]):
-            i = source_of[s]
-            if i is not None:
-                matrix[j][i] += weight
-    return [[w / pieces[j] for w in matrix[j]] if pieces[j] else matrix[j] for j in range(n_target)]
-
-
-def _argmax(values: Sequence[float]) -> int:
-    return max(range(len(values)), key=values.__getitem__)
-
-
-def _directions(matrix: list[list[float]]) -> tuple[set[Link], set[Link]]:
-    """(target→source argmax, source→target argmax) links of a word attention matrix."""
-    if not matrix or not matrix[0]:
-        return set(), set()
-    target_to_source = {(_argmax(row), j) for j, row in enumerate(matrix)}
-    source_to_target = {(i, _argmax([row[i] for row in matrix])) for i in range(len(matrix[0]))}
-    return target_to_source, source_to_target
+def _matrix(forced: Forced, shift: bool) -> list[list[float]]:
+    return word_attention(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
+                          forced.rows(shift))
 
 
 def links_argmax(forced: Forced, shift: bool, threshold: float) -> set[Link]:
+    return piece_argmax_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
+                              forced.rows(shift))
+
+
+def links_intersect(forced: Forced, shift: bool, threshold: float) -> set[Link]:
+    forward, backward = directions(_matrix(forced, shift))
+    return forward & backward
+
+
+def links_grow_diag(forced: Forced, shift: bool, threshold: float) -> set[Link]:
     return word_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
                       forced.rows(shift))
 
 
-def links_intersect(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    forward, backward = _directions(word_attention(forced, shift))
-    return forward & backward
-
-
-_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
-
-
-def grow_diag(intersection: set[Link], union: set[Link]) -> set[Link]:
-    """Koehn's grow-diag: add union links next to (or diagonal to) chosen ones that align a still unaligned word."""
-    links = set(intersection)
-    source_aligned = {i for i, _ in links}
-    target_aligned = {j for _, j in links}
-    grown = True
-    while grown:
-        grown = False
-        for i, j in sorted(links):
-            for di, dj in _NEIGHBOURS:
-                candidate = (i + di, j + dj)
-                if candidate in union and candidate not in links and (
-                    candidate[0] not in source_aligned or candidate[1] not in target_aligned
-                ):
-                    links.add(candidate)
-                    source_aligned.add(candidate[0])
-                    target_aligned.add(candidate[1])
-                    grown = True
-    return links
-
-
-def links_grow_diag(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    forward, backward = _directions(word_attention(forced, shift))
-    return grow_diag(forward & backward, forward | backward)
-
-
 def links_threshold(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    matrix = word_attention(forced, shift)
-    return {(i, j) for j, row in enumerate(matrix) for i, weight in enumerate(row) if weight >= threshold}
+    return {(i, j) for j, row in enumerate(_matrix(forced, shift)) for i, weight in enumerate(row) if weight >= threshold}
 
 
+SERVER_METHOD = "grow-diag/step"  # what alinea.server.align.word_links does at translation time
 METHODS: dict[str, Callable[[Forced, bool, float], set[Link]]] = {
     "argmax": links_argmax,
     "intersect": links_intersect,
@@ -332,7 +276,7 @@ def describe_attention(settings: dict[str, int]) -> str:
 def report(results: dict[str, Scores], out) -> None:
     out.write(f"{'method':<18} {'precision':>9} {'recall':>7} {'AER':>7} {'links':>7}\n")
     for name, s in results.items():
-        marker = "  (the server's method)" if name == "argmax/step" else ""
+        marker = "  (the server's method)" if name == SERVER_METHOD else ""
         out.write(f"{name:<18} {s.precision:>9.4f} {s.recall:>7.4f} {s.aer:>7.4f} {s.links:>7}{marker}\n")
 
 

@@ -1,4 +1,4 @@
-from alinea.server.align import align, words
+from alinea.server.align import align, piece_argmax_links, words
 from alinea.server.records import Span
 
 
@@ -16,7 +16,7 @@ def test_words_split_punctuation_and_keep_inner_hyphens():
     assert [s.of(text) for s in words(text)] == ["L’Otan", ",", "vis-à-vis", "de", "Pékin", "."]
 
 
-def test_attention_argmax_becomes_word_links():
+def test_attention_becomes_word_links():
     source = "Le chat dort."
     target = "The cat sleeps."
     source_pieces = spans(source, ["Le", "ch", "at", "dort", "."])
@@ -32,6 +32,23 @@ def test_attention_argmax_becomes_word_links():
     links = align(source, source_pieces, target, target_pieces, attention)
     pairs = [(a.source.of(source), a.target.of(target)) for a in links]
     assert pairs == [("Le", "The"), ("chat", "cat"), ("dort", "sleeps"), (".", ".")]
+
+
+def test_a_stray_argmax_is_dropped_when_the_other_direction_disagrees():
+    source = "Le chat dort."
+    target = "The cat sleeps."
+    source_pieces = spans(source, ["Le", "chat", "dort", "."])
+    target_pieces = spans(target, ["The", "cat", "sleeps", "."])
+    attention = [
+        [0.9, 0.0, 0.0, 0.0, 0.1],
+        [0.0, 0.9, 0.0, 0.0, 0.1],
+        [0.0, 0.0, 0.9, 0.0, 0.1],
+        [0.5, 0.0, 0.0, 0.4, 0.1],  # "." attends to "Le" most, but "." attends to nothing more than to "."
+    ]
+    pairs = [(a.source.of(source), a.target.of(target)) for a in align(source, source_pieces, target, target_pieces, attention)]
+    assert pairs == [("Le", "The"), ("chat", "cat"), ("dort", "sleeps"), (".", ".")]
+    naive = piece_argmax_links(source_pieces, words(source), target_pieces, words(target), attention)
+    assert (0, 3) in naive  # what reading one direction alone would have linked
 
 
 def test_eos_column_is_never_linked():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alinea.server import alignment_eval as ae
+from alinea.server.align import grow_diag
 from alinea.server.records import Span
 from alinea.server.tokenize import Pieces
 from conftest import REPO
@@ -78,14 +79,16 @@ def test_methods_on_a_hand_made_attention():
     assert ae.links_argmax(f, False, 0.3) == {(0, 0), (2, 1), (1, 2)}
     assert ae.score([ae.links_argmax(f, False, 0.3)], gold).aer == 0.0
     # Word level: "chat" gets the sum of "ch" and "at"; </s> counts for nothing.
-    matrix = ae.word_attention(f, shift=False)
+    matrix = ae._matrix(f, shift=False)
     assert matrix[2] == pytest.approx([0.0, 0.7, 0.2])
     assert ae.links_intersect(f, False, 0.3) == {(0, 0), (2, 1), (1, 2)}
     assert ae.links_threshold(f, False, 0.5) == {(0, 0), (2, 1), (1, 2)}
     assert ae.links_threshold(f, False, 0.75) == {(0, 0)}
     # Shifted, each target piece takes the next step's row: "the" ← row 1, "black" ← row 2, "cat" ← row 3.
     assert ae.links_argmax(f, True, 0.3) == {(2, 0), (1, 1), (1, 2)}
-    assert ae.word_attention(f, shift=True)[0] == pytest.approx([0.0, 0.2, 0.7])
+    assert ae._matrix(f, shift=True)[0] == pytest.approx([0.0, 0.2, 0.7])
+    # The server's method: both argmax directions agree here, so grow-diag adds nothing.
+    assert ae.links_grow_diag(f, False, 0.3) == {(0, 0), (2, 1), (1, 2)}
 
 
 def test_grow_diag_adds_neighbours_that_align_unaligned_words():
@@ -93,8 +96,8 @@ def test_grow_diag_adds_neighbours_that_align_unaligned_words():
     union = intersection | {(1, 1), (1, 2), (3, 3), (3, 0), (0, 3)}
     # (1, 1) and (3, 3) touch chosen links and align unaligned words; (1, 2) would only link two words
     # already aligned by then; (3, 0) and (0, 3) touch no chosen link.
-    assert ae.grow_diag(intersection, union) == {(0, 0), (1, 1), (2, 2), (3, 3)}
-    assert ae.grow_diag(set(), union) == set()
+    assert grow_diag(intersection, union) == {(0, 0), (1, 1), (2, 2), (3, 3)}
+    assert grow_diag(set(), union) == set()
 
 
 def test_tiny_model_end_to_end(tiny_model_dir: Path, capsys):

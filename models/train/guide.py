@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from alinea.models.train.tokenize import TOKENIZER_DIR, Encoded, load_split
-from alinea.server.align import _word_of
-from alinea.server.alignment_eval import _CHECKOUT_DATA, SETS, GoldPair, Link, grow_diag, load_gold, score, token_spans
+from alinea.server.align import Link, _word_of, grow_diag
+from alinea.server.alignment_eval import _CHECKOUT_DATA, SETS, GoldPair, load_gold, score, token_spans
 from alinea.server.tokenize import SourceTokenizer
 
 log = logging.getLogger("alinea.train")

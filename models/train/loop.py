@@ -85,7 +85,8 @@ def evaluate_weights(model, work_dir: Path, config: TrainConfig) -> dict[str, fl
     sources, references = read_lines(DEV_SRC, config.dev_sample), read_lines(DEV_REF, config.dev_sample)
     hypotheses = translator.translate(sources, beam_size=config.eval_beam)
     (eval_dir / "dev.hyp.en").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
-    return {**score(hypotheses, references), "aer": hansards_aer(eval_dir / "ct2", config.threads)}
+    # The curve follows the alignment head itself: each target piece's most attended source piece.
+    return {**score(hypotheses, references), "aer": hansards_aer(eval_dir / "ct2", config.threads)["argmax/step"]}
 
 
 def alignment_loss(attention: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
