@@ -208,7 +208,7 @@ def links_threshold(forced: Forced, shift: bool, threshold: float) -> set[Link]:
     return {(i, j) for j, row in enumerate(_matrix(forced, shift)) for i, weight in enumerate(row) if weight >= threshold}
 
 
-SERVER_METHOD = "grow-diag/step"  # what alinea.server.align.word_links does at translation time
+SERVER_METHOD = "grow-diag/shift"  # what the server does: word_links on the rows reading each piece
 METHODS: dict[str, Callable[[Forced, bool, float], set[Link]]] = {
     "argmax": links_argmax,
     "intersect": links_intersect,

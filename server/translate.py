@@ -14,8 +14,13 @@ class Hypothesis:
     tokens: list[str]
     # Mean log-probability per generated token.
     score: float
-    # attention[t][s]: weight of source token s for target token t (the
-    # source's trailing </s> included); empty when not asked for.
+    # attention[t][s]: weight of source token s at the decoding step that
+    # reads target token t, i.e. the step after the one that wrote it (the
+    # source's trailing </s> included). Empty when not asked for; one row
+    # short when decoding stopped at the length limit without </s>. That
+    # step is the one alinea's models are trained to align with
+    # (alinea.models.train.guide), and the one attention aligns best with
+    # in any model (Chen et al. 2020, "Shift-Att").
     attention: list[list[float]]
 
 
@@ -75,12 +80,17 @@ class Translator:
             max_input_length=0,
             max_decoding_length=self.settings.max_decoding_length,
             repetition_penalty=1.0,
+            # With attention, keep the step that writes </s>: it reads the last target token.
+            return_end_token=attention,
         )
-        return [
-            Hypothesis(
-                tokens=result.hypotheses[0],
-                score=result.scores[0],
-                attention=result.attention[0] if attention else [],
-            )
-            for result in results
-        ]
+        return [_hypothesis(result, attention) for result in results]
+
+
+def _hypothesis(result, attention: bool) -> Hypothesis:
+    tokens = result.hypotheses[0]
+    if not attention:
+        return Hypothesis(tokens, result.scores[0], [])
+    if tokens and tokens[-1] == "</s>":
+        tokens = tokens[:-1]
+    # Row k is the step that wrote token k; the step reading token t is row t + 1.
+    return Hypothesis(tokens, result.scores[0], result.attention[0][1 : len(tokens) + 1])

@@ -52,9 +52,11 @@ def test_collate_turns_links_into_attention_targets(tmp_path):
     save_links(tmp_path / "links.npz", [{(0, 0), (1, 0), (2, 2)}, set()])
     batch = collate(src, tgt, np.array([0, 1]), pad_id=99, links=Links(tmp_path / "links.npz"))
     assert batch.alignment.shape == (2, 4, 4)
-    assert batch.alignment[0, 0].tolist() == [0.5, 0.5, 0.0, 0.0]  # target piece 0 → source pieces 0 and 1
-    assert batch.alignment[0, 1].sum() == 0  # no link
-    assert batch.alignment[0, 2].tolist() == [0.0, 0.0, 1.0, 0.0]
+    # Row p is the decoder position reading target piece p - 1.
+    assert batch.alignment[0, 0].sum() == 0  # reads the start token
+    assert batch.alignment[0, 1].tolist() == [0.5, 0.5, 0.0, 0.0]  # target piece 0 → source pieces 0 and 1
+    assert batch.alignment[0, 2].sum() == 0  # piece 1 has no link
+    assert batch.alignment[0, 3].tolist() == [0.0, 0.0, 1.0, 0.0]  # piece 2, read where </s> is predicted
     assert batch.alignment[1].sum() == 0
 
 

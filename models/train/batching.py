@@ -52,8 +52,9 @@ class Batch:
     decoder_input_ids: torch.Tensor
     labels: torch.Tensor  # -100 where padded
     target_tokens: int  # non-padding target tokens, </s> included
-    # alignment[b, j, i]: share of target piece j's links that go to source piece i (rows sum to 1,
-    # or to 0 for pieces with no link); None when training without guided alignment.
+    # alignment[b, p, i]: share of the links of the target piece read at decoder position p (piece
+    # p - 1) that go to source piece i (rows sum to 1, or to 0 for pieces with no link); None when
+    # training without guided alignment.
     alignment: torch.Tensor | None = None
 
 
@@ -65,11 +66,19 @@ def _pad(rows: list[np.ndarray], value: int) -> torch.Tensor:
 
 
 def _alignment(links: Links, indices: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Each pair's links as rows of target → source distributions (decoder position j predicts piece j)."""
+    """Each pair's links as rows of target → source distributions.
+
+    Decoder position p reads target piece p - 1 (its input is the target
+    shifted right) and predicts piece p. The links of piece j go on row
+    j + 1, the step that reads it: there the decoder has the piece in hand,
+    so aligning it is a lookup, where the step that predicts it would have
+    to anticipate it (Chen et al. 2020, "Shift-Att"). Row 0 reads the start
+    token and has no link.
+    """
     out = np.zeros(shape, dtype=np.float32)
     for b, i in enumerate(indices):
         pairs = links.of(i).astype(np.int64)
-        out[b, pairs[:, 1], pairs[:, 0]] = 1.0
+        out[b, pairs[:, 1] + 1, pairs[:, 0]] = 1.0
     totals = out.sum(axis=2, keepdims=True)
     np.divide(out, totals, out=out, where=totals > 0)
     return torch.from_numpy(out)
