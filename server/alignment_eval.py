@@ -17,9 +17,10 @@ attention are scored side by side:
   the server does (alinea.server.align.word_links);
 - ``threshold``: every word pair with word-level attention >= --threshold;
 
-each on the attention of the step that *predicts* a target token (``step``,
-what the server has at translation time) and of the step that *reads* it
-(``shift``, one row later, as in Shift-Att, Chen et al. 2020).
+each on the attention of the step that *predicts* a target token (``step``)
+and of the step that *reads* it (``shift``, one row later, as in Shift-Att,
+Chen et al. 2020; the rows the server uses, and those alinea's models are
+trained to align with).
 
 The gold files (tests/data/alignment, PROVENANCE.md there) hold tokenized
 sentences and links ``i-j`` (sure) and ``i?j`` (possible), i a 0-based
