@@ -49,7 +49,8 @@ def piece_lines(encoded: Encoded, pieces: Sequence[str]) -> list[str]:
     return [" ".join(pieces[t] for t in encoded.sentence(i)[:-1]) for i in range(len(encoded))]
 
 
-def parse_links(line: str) -> set[Link]:
+def pharaoh_links(line: str) -> set[Link]:
+    """Links written "i-j i-j …" (source index, target index), as eflomal writes them."""
     return {(int(i), int(j)) for i, j in (item.split("-") for item in line.split())}
 
 
@@ -75,7 +76,7 @@ def eflomal_links(sources: Sequence[str], targets: Sequence[str]) -> list[set[Li
         forward, backward = Path(tmp) / "fwd", Path(tmp) / "rev"
         eflomal.Aligner().align(sources, targets, links_filename_fwd=str(forward), links_filename_rev=str(backward))
         with open(forward, encoding="utf-8") as fwd, open(backward, encoding="utf-8") as rev:
-            return [symmetrize(parse_links(f), parse_links(r)) for f, r in zip(fwd, rev, strict=True)]
+            return [symmetrize(pharaoh_links(f), pharaoh_links(r)) for f, r in zip(fwd, rev, strict=True)]
 
 
 def save_links(path: Path, alignments: Iterable[set[Link]]) -> None:
