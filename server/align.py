@@ -128,16 +128,15 @@ def word_links(
 
     The words are any spans of the two texts (align() uses words(); the
     alignment evaluation uses a gold set's own tokens). The attention is
-    summed into a word-by-word matrix, read in both directions (each target
-    word's most attended source word, each source word's most attending
-    target word), and the two are symmetrised with grow-diag: the links
-    both directions agree on, grown with neighbouring links of either that
-    align a still unaligned word. On the Hansards gold set this beats
-    linking each target piece to its most attended source piece
+    summed into a word-by-word matrix and read in both directions (each
+    target word's most attended source word, each source word's most
+    attending target word); the links both directions agree on are kept.
+    On the Hansards trial set this beat the grow-diag symmetrisation of the
+    two and linking each target piece to its most attended source piece
     (docs/formats.md).
     """
     forward, backward = directions(word_attention(source_pieces, source_words, target_pieces, target_words, attention))
-    return grow_diag(forward & backward, forward | backward)
+    return forward & backward
 
 
 def piece_argmax_links(

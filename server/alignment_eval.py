@@ -11,10 +11,10 @@ attention are scored side by side:
 - ``argmax``: each target subword linked to the source subword it attends
   to most (the head's own reading);
 - ``intersect``: word-level attention (source subwords summed, target
-  subwords averaged), links that are the argmax both ways;
+  subwords averaged), links that are the argmax both ways; what the
+  server does (alinea.server.align.word_links);
 - ``grow-diag``: the intersection grown with neighbouring links of the
-  union of both argmax directions (as phrase-based MT symmetrises); what
-  the server does (alinea.server.align.word_links);
+  union of both argmax directions (as phrase-based MT symmetrises);
 - ``threshold``: every word pair with word-level attention >= --threshold;
 
 each on the attention of the step that *predicts* a target token (``step``)
@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alinea.server.align import Link, directions, piece_argmax_links, word_attention, word_links
+from alinea.server.align import Link, directions, grow_diag, piece_argmax_links, word_attention, word_links
 from alinea.server.records import Span
 from alinea.server.tokenize import EOS, Pieces, SourceTokenizer
 
@@ -196,20 +196,20 @@ def links_argmax(forced: Forced, shift: bool, threshold: float) -> set[Link]:
 
 
 def links_intersect(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    forward, backward = directions(_matrix(forced, shift))
-    return forward & backward
+    return word_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
+                      forced.rows(shift))
 
 
 def links_grow_diag(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    return word_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
-                      forced.rows(shift))
+    forward, backward = directions(_matrix(forced, shift))
+    return grow_diag(forward & backward, forward | backward)
 
 
 def links_threshold(forced: Forced, shift: bool, threshold: float) -> set[Link]:
     return {(i, j) for j, row in enumerate(_matrix(forced, shift)) for i, weight in enumerate(row) if weight >= threshold}
 
 
-SERVER_METHOD = "grow-diag/shift"  # what the server does: word_links on the rows reading each piece
+SERVER_METHOD = "intersect/shift"  # what the server does: word_links on the rows reading each piece
 METHODS: dict[str, Callable[[Forced, bool, float], set[Link]]] = {
     "argmax": links_argmax,
     "intersect": links_intersect,

@@ -87,7 +87,7 @@ def test_methods_on_a_hand_made_attention():
     # Shifted, each target piece takes the next step's row: "the" ← row 1, "black" ← row 2, "cat" ← row 3.
     assert ae.links_argmax(f, True, 0.3) == {(2, 0), (1, 1), (1, 2)}
     assert ae._matrix(f, shift=True)[0] == pytest.approx([0.0, 0.2, 0.7])
-    # The server's method: both argmax directions agree here, so grow-diag adds nothing.
+    # Both argmax directions agree here, so grow-diag adds nothing to their intersection.
     assert ae.links_grow_diag(f, False, 0.3) == {(0, 0), (2, 1), (1, 2)}
 
 

@@ -161,7 +161,7 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
             f"{report.dev_names_copied:.1f}% of {report.dev_names_total} names (capitalised words the reference keeps unchanged) "
             "appear in the output.",
             f"- Word alignment on the WPT-2003 Hansards test set (447 pairs, gold English force-decoded): AER "
-            f"{report.hansards_aer:.3f} with the server's method (word attention symmetrised with grow-diag), "
+            f"{report.hansards_aer:.3f} with the server's method (the links both directions of the word attention agree on), "
             f"{report.hansards_aer_argmax:.3f} linking each target piece to its most attended source piece; "
             "`python -m alinea.server.alignment_eval --model-dir " + out + "` prints every method.",
             "",

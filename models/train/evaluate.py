@@ -116,16 +116,17 @@ def copy_rates(sources: list[str], hypotheses: list[str], references: list[str])
 
 
 def hansards_aer(model_dir: Path, threads: int = 2) -> dict[str, float]:
-    """AER on the WPT-2003 Hansards test set of the head's own argmax and of the server's method (alignment_eval)."""
+    """AER on the WPT-2003 Hansards test set: "argmax", the head's own reading (each target piece's most attended
+    source piece), and "server", the server's method (alignment_eval.SERVER_METHOD)."""
     from alinea.server.alignment_eval import _CHECKOUT_DATA, METHODS, SERVER_METHOD, ForcedDecoder, load_gold
     from alinea.server.alignment_eval import score as score_links
 
     gold = load_gold(_CHECKOUT_DATA, "test")
     forced = ForcedDecoder(model_dir, threads=threads).decode(gold)
-    results = {}  # the head's own argmax first, then the server's method
-    for name in ("argmax/shift", SERVER_METHOD):
+    results = {}
+    for key, name in (("argmax", "argmax/shift"), ("server", SERVER_METHOD)):
         method, reading = name.split("/")
-        results[name] = round(score_links([METHODS[method](f, reading == "shift", 0.0) for f in forced], gold).aer, 4)
+        results[key] = round(score_links([METHODS[method](f, reading == "shift", 0.0) for f in forced], gold).aer, 4)
     return results
 
 
@@ -185,10 +186,11 @@ def evaluate(model_dir: Path, *, beam_size: int = 4, dev_src: Path = DEV_SRC, de
     dev, seed = score(dev_hyps, dev_refs), score(seed_hyps, seed_refs)
     copies = copy_rates(dev_lines, dev_hyps, dev_refs)
     size = sum(p.stat().st_size for p in Path(model_dir).iterdir() if p.is_file()) / 2**20
+    aer = hansards_aer(model_dir, threads)
     return Report(str(model_dir), beam_size, len(dev_lines), dev["bleu"], dev["chrf"], round(dev_seconds, 2),
                   len(seed_pars), seed["bleu"], seed["chrf"], round(seed_seconds, 3), round(load, 2), round(size, 1),
                   copies["numbers"], copies["numbers_total"], copies["names"], copies["names_total"],
-                  *hansards_aer(model_dir, threads).values())
+                  aer["server"], aer["argmax"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,7 +86,7 @@ def evaluate_weights(model, work_dir: Path, config: TrainConfig) -> dict[str, fl
     hypotheses = translator.translate(sources, beam_size=config.eval_beam)
     (eval_dir / "dev.hyp.en").write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
     # The curve follows the alignment head itself: each target piece's most attended source piece.
-    return {**score(hypotheses, references), "aer": hansards_aer(eval_dir / "ct2", config.threads)["argmax/shift"]}
+    return {**score(hypotheses, references), "aer": hansards_aer(eval_dir / "ct2", config.threads)["argmax"]}
 
 
 def alignment_loss(attention: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, int]:
