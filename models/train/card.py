@@ -68,6 +68,15 @@ def guided_alignment_lines(work_dir: Path, curve: list[dict]) -> list[str]:
     ]
 
 
+def _predicting_step_note(curve: list[dict]) -> str:
+    """Runs from before guidance moved to the reading step measured (and guided) the predicting step: say up to when."""
+    predicting = [r["step"] for r in curve if r.get("aer_rows") == "step"]
+    if not predicting:
+        return ""
+    return (f" Up to step {max(predicting):,} the head was guided on, and its AER read from, the step that predicts "
+            "each piece; after it, the step that reads it (as the server reads it).")
+
+
 def learning_curve(work_dir: Path) -> list[dict]:
     path = work_dir / "curve.jsonl"
     if not path.is_file():
@@ -174,7 +183,7 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
             f"int8 CTranslate2, beam {curve[-1].get('beam', config.eval_beam)}; train loss is label-smoothed cross-entropy "
             "per target token since the previous evaluation; Hansards AER is that of the alignment head's own argmax "
             "(each target piece to its most attended source piece) on the 447-pair WPT-2003 test set "
-            "(— before it was measured).",
+            "(— before it was measured)." + _predicting_step_note(curve),
             "",
             "| step | target tokens | wall time | epoch | train loss | dev BLEU | dev chrF | Hansards AER |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -230,7 +230,7 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
                       "epoch": round(stream.position.epoch + stream.position.batch / stream.batches_in_epoch(), 3),
                       "lr": lr, "train_loss": round(window_loss / max(window_tokens, 1), 4),
                       **health, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"], "dev_lines": config.dev_sample,
-                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "guided_alignment": progress.guided_alignment}
+                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "aer_rows": "shift", "guided_alignment": progress.guided_alignment}
             with open(work_dir / CURVE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             log.info("eval %s", json.dumps(record))
