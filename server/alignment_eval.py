@@ -49,7 +49,7 @@ from alinea.server.records import Span
 from alinea.server.tokenize import EOS, Pieces, SourceTokenizer
 
 SETS = ("trial", "test")
-_CHECKOUT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "alignment"
+GOLD_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "alignment"
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model-dir", type=Path, required=True, help="an alinea model directory translating French into English")
     parser.add_argument("--set", choices=SETS, default="test", help="test (447 pairs) or trial (37, for tuning) (default %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=_CHECKOUT_DATA, help="folder of the hansards-* files (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=GOLD_DIR, help="folder of the hansards-* files (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.3, help="word attention for the threshold method (default %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="CTranslate2 threads (default %(default)s)")
     args = parser.parse_args(argv)

@@ -118,10 +118,10 @@ def copy_rates(sources: list[str], hypotheses: list[str], references: list[str])
 def hansards_aer(model_dir: Path, threads: int = 2) -> dict[str, float]:
     """AER on the WPT-2003 Hansards test set: "argmax", the head's own reading (each target piece's most attended
     source piece), and "server", the server's method (alignment_eval.SERVER_METHOD)."""
-    from alinea.server.alignment_eval import _CHECKOUT_DATA, METHODS, SERVER_METHOD, ForcedDecoder, load_gold
+    from alinea.server.alignment_eval import GOLD_DIR, METHODS, SERVER_METHOD, ForcedDecoder, load_gold
     from alinea.server.alignment_eval import score as score_links
 
-    gold = load_gold(_CHECKOUT_DATA, "test")
+    gold = load_gold(GOLD_DIR, "test")
     forced = ForcedDecoder(model_dir, threads=threads).decode(gold)
     results = {}
     for key, name in (("argmax", "argmax/shift"), ("server", SERVER_METHOD)):

@@ -36,7 +36,7 @@ import numpy as np
 
 from alinea.models.train.tokenize import TOKENIZER_DIR, Encoded, load_split
 from alinea.server.align import Link, _word_of, grow_diag
-from alinea.server.alignment_eval import _CHECKOUT_DATA, SETS, GoldPair, load_gold, score, token_spans
+from alinea.server.alignment_eval import GOLD_DIR, SETS, GoldPair, load_gold, score, token_spans
 from alinea.server.tokenize import SourceTokenizer
 
 log = logging.getLogger("alinea.train")
@@ -121,7 +121,7 @@ class GoldPieces:
                 if self.source_word[i] is not None and self.target_word[j] is not None}
 
 
-def build(work_dir: Path, gold_dir: Path = _CHECKOUT_DATA) -> dict[str, dict]:
+def build(work_dir: Path, gold_dir: Path = GOLD_DIR) -> dict[str, dict]:
     """Align the training corpus (with the gold pairs alongside), save the links and score the teacher."""
     tok_dir = work_dir / TOKENIZER_DIR
     vocab = json.loads((tok_dir / "vocab.json").read_text(encoding="utf-8"))
@@ -154,7 +154,7 @@ def build(work_dir: Path, gold_dir: Path = _CHECKOUT_DATA) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alinea.models.train.guide", description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, required=True, help="a training work dir whose data/train.npz exists")
-    parser.add_argument("--gold-dir", type=Path, default=_CHECKOUT_DATA, help="folder of the hansards-* files (default %(default)s)")
+    parser.add_argument("--gold-dir", type=Path, default=GOLD_DIR, help="folder of the hansards-* files (default %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     results = build(args.work_dir.expanduser().resolve(), args.gold_dir)
