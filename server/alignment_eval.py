@@ -185,19 +185,21 @@ class ForcedDecoder:
         return forced
 
 
+def _inputs(forced: Forced, shift: bool) -> tuple:
+    """The arguments alinea.server.align's functions take: both sides' pieces and words, and the attention rows."""
+    return forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens, forced.rows(shift)
+
+
 def _matrix(forced: Forced, shift: bool) -> list[list[float]]:
-    return word_attention(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
-                          forced.rows(shift))
+    return word_attention(*_inputs(forced, shift))
 
 
 def links_argmax(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    return piece_argmax_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
-                              forced.rows(shift))
+    return piece_argmax_links(*_inputs(forced, shift))
 
 
 def links_intersect(forced: Forced, shift: bool, threshold: float) -> set[Link]:
-    return word_links(forced.source.spans, forced.source_tokens, forced.target.spans, forced.target_tokens,
-                      forced.rows(shift))
+    return word_links(*_inputs(forced, shift))
 
 
 def links_grow_diag(forced: Forced, shift: bool, threshold: float) -> set[Link]:

@@ -118,16 +118,11 @@ def copy_rates(sources: list[str], hypotheses: list[str], references: list[str])
 def hansards_aer(model_dir: Path, threads: int = 2) -> dict[str, float]:
     """AER on the WPT-2003 Hansards test set: "argmax", the head's own reading (each target piece's most attended
     source piece), and "server", the server's method (alignment_eval.SERVER_METHOD)."""
-    from alinea.server.alignment_eval import GOLD_DIR, METHODS, SERVER_METHOD, ForcedDecoder, load_gold
-    from alinea.server.alignment_eval import score as score_links
+    from alinea.server import alignment_eval
 
-    gold = load_gold(GOLD_DIR, "test")
-    forced = ForcedDecoder(model_dir, threads=threads).decode(gold)
-    results = {}
-    for key, name in (("argmax", "argmax/shift"), ("server", SERVER_METHOD)):
-        method, reading = name.split("/")
-        results[key] = round(score_links([METHODS[method](f, reading == "shift", 0.0) for f in forced], gold).aer, 4)
-    return results
+    gold = alignment_eval.load_gold(alignment_eval.GOLD_DIR, "test")
+    results = alignment_eval.evaluate(alignment_eval.ForcedDecoder(model_dir, threads=threads).decode(gold), gold)
+    return {"argmax": round(results["argmax/shift"].aer, 4), "server": round(results[alignment_eval.SERVER_METHOD].aer, 4)}
 
 
 def read_lines(path: Path, limit: int | None = None) -> list[str]:
