@@ -5,8 +5,9 @@ Every system translates the same sentences with the same model and beam size:
 * CTranslate2 raw: ``ctranslate2.Translator.translate_batch`` on the model
   directory with the server's settings (compute type, threads,
   max_batch_size, decoding limit), sources tokenized with source.spm as the
-  pipeline does (trailing ``</s>``), no attention asked for. Throughput: all
-  sentences of a workload in one call, the ceiling. Latency: one call per
+  pipeline does (trailing ``</s>``), no attention asked for, one
+  asynchronous call per decoding limit as the server makes them. Throughput: all
+  sentences of a workload at once, the ceiling. Latency: one call per
   document, documents one after another; this is the reference for the
   latency target.
 * alinea: TranslateDocument over gRPC to a server this script starts
@@ -18,8 +19,8 @@ Every system translates the same sentences with the same model and beam size:
   first failed call.
 * transformers (with ``--hf-model``, a Hugging Face Marian directory of the
   same weights): MarianTokenizer + ``MarianMTModel.generate``, num_beams =
-  beam size, batches of 16 sentences in workload order, max_new_tokens =
-  the server's decoding limit, torch.set_num_threads(cores). Latency as for
+  beam size, batches of 16 sentences that share a decoding limit,
+  max_new_tokens = that limit, torch.set_num_threads(cores). Latency as for
   CTranslate2: one document's sentences per call.
 
 Workloads: the first ``--sentences`` lines of the FLORES-200 dev set, sent
@@ -286,17 +287,27 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
         return [tokenizer.encode(s).tokens + [EOS] for s in sentences]
 
     def translate(batch: list[list[str]]):
-        # The options of alinea.server.translate.Translator.translate, attention aside.
-        return translator.translate_batch(
-            batch,
-            beam_size=beam_size,
-            max_batch_size=settings.max_batch_tokens,
-            batch_type="tokens",
-            return_scores=True,
-            max_input_length=0,
-            max_decoding_length=settings.max_decoding_length,
-            repetition_penalty=1.0,
-        )
+        # The options of alinea.server.translate.Translator.translate, attention aside: one
+        # asynchronous call per decoding limit, all in flight at once.
+        calls = [
+            (positions, translator.translate_batch(
+                [batch[i] for i in positions],
+                beam_size=beam_size,
+                max_batch_size=settings.max_batch_tokens,
+                batch_type="tokens",
+                return_scores=True,
+                max_input_length=0,
+                max_decoding_length=limit,
+                repetition_penalty=1.0,
+                asynchronous=True,
+            ))
+            for limit, positions in settings.by_decoding_limit([len(tokens) for tokens in batch]).items()
+        ]
+        results = [None] * len(batch)
+        for positions, pending in calls:
+            for i, result in zip(positions, pending):
+                results[i] = result.result()
+        return results
 
     translate(tokenized(workloads[0].sentences[0][:2]))  # warm-up
     rows = []
@@ -362,16 +373,21 @@ def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload],
     torch.set_num_threads(os.cpu_count() or 1)
     tokenizer = MarianTokenizer.from_pretrained(hf_dir)
     model = MarianMTModel.from_pretrained(hf_dir).eval()
-    max_new_tokens = server_translator_settings().max_decoding_length
+    settings = server_translator_settings()
     pieces = TargetPieces(Path(model_dir))
 
     def translate(sentences: list[str]) -> list[str]:
-        outputs = []
-        for i in range(0, len(sentences), HF_BATCH_SIZE):
-            inputs = tokenizer(sentences[i : i + HF_BATCH_SIZE], return_tensors="pt", padding=True)
-            with torch.inference_mode():
-                generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=max_new_tokens)
-            outputs += tokenizer.batch_decode(generated, skip_special_tokens=True)
+        # The server's decoding limit per sentence: batches of sentences that share a limit.
+        lengths = [len(ids) for ids in tokenizer(sentences).input_ids]  # source pieces, </s> included
+        outputs = [""] * len(sentences)
+        for limit, positions in settings.by_decoding_limit(lengths).items():
+            for start in range(0, len(positions), HF_BATCH_SIZE):
+                batch = positions[start : start + HF_BATCH_SIZE]
+                inputs = tokenizer([sentences[i] for i in batch], return_tensors="pt", padding=True)
+                with torch.inference_mode():
+                    generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=limit)
+                for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True)):
+                    outputs[i] = text
         return outputs
 
     translate(workloads[0].sentences[0][:2])  # warm-up
@@ -644,8 +660,10 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
         "over the documents of every run; transformers once",
         f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
-        f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, max_decoding_length "
-        f"{s['max_decoding_length']}, no attention; throughput = all sentences in one translate_batch call, "
+        f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, decoding limit "
+        f"{s['length_ratio']:g}n + {s['length_margin']} pieces for n source pieces (at most {s['max_decoding_length']}), "
+        "no attention; "
+        "throughput = all sentences in one translate_batch call per decoding limit, "
         "latency = one call per document, one document after another",
         "latency: alinea = one TranslateDocument call at that concurrency; CTranslate2 raw and transformers = "
         "one call translating one document's sentences",
@@ -659,8 +677,8 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
     if hf_reason:
         found.append(f"transformers: skipped, {hf_reason}")
     else:
-        found.append(f"transformers: batches of {HF_BATCH_SIZE} in workload order, num_beams = beam size, "
-                     f"max_new_tokens {s['max_decoding_length']}, torch threads {info['cores']}")
+        found.append(f"transformers: batches of {HF_BATCH_SIZE} sentences that share a decoding limit, num_beams = "
+                     f"beam size, max_new_tokens = that limit, torch threads {info['cores']}")
     return found
 
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from alinea.server.translate import TranslatorSettings
+
 REPO = Path(__file__).resolve().parents[2]
 DEV_SRC = REPO / "tests/quality/flores200-dev/flores200-dev.fr"  # the in-repo copy of FLORES-200 dev
 DEV_REF = REPO / "tests/quality/flores200-dev/flores200-dev.en"
@@ -46,12 +48,15 @@ class Translator:
         """Translate each line; empty lines stay empty."""
         todo = [(i, line) for i, line in enumerate(lines) if line.strip()]
         pieces = [self.source.encode(line, out_type=str) + ["</s>"] for _, line in todo]
-        results = self.translator.translate_batch(
-            pieces, beam_size=beam_size, max_batch_size=batch_size, batch_type="examples", max_decoding_length=256
-        )
         out = [""] * len(lines)
-        for (i, _), result in zip(todo, results):
-            out[i] = self.target.decode(result.hypotheses[0])
+        # The server's decoding limit per sentence, one call per limit.
+        for limit, positions in TranslatorSettings().by_decoding_limit([len(p) for p in pieces]).items():
+            results = self.translator.translate_batch(
+                [pieces[k] for k in positions], beam_size=beam_size, max_batch_size=batch_size,
+                batch_type="examples", max_decoding_length=limit,
+            )
+            for k, result in zip(positions, results):
+                out[todo[k][0]] = self.target.decode(result.hypotheses[0])
         return out
 
 
