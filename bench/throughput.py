@@ -4,7 +4,7 @@ Every system translates the same sentences with the same model and beam size:
 
 * CTranslate2 raw: ``ctranslate2.Translator.translate_batch`` on the model
   directory with the server's settings (compute type, threads,
-  max_batch_size, decoding limit), sources tokenized with source.spm as the
+  max_batch_size, decoding limit, the model's length penalty), sources tokenized with source.spm as the
   pipeline does (trailing ``</s>``), no attention asked for, one
   asynchronous call per decoding limit as the server makes them. Throughput: all
   sentences of a workload at once, the ceiling. Latency: one call per
@@ -20,7 +20,8 @@ Every system translates the same sentences with the same model and beam size:
 * transformers (with ``--hf-model``, a Hugging Face Marian directory of the
   same weights): MarianTokenizer + ``MarianMTModel.generate``, num_beams =
   beam size, batches of 16 sentences that share a decoding limit,
-  max_new_tokens = that limit, torch.set_num_threads(cores). Latency as for
+  max_new_tokens = that limit, the model's length penalty,
+  torch.set_num_threads(cores). Latency as for
   CTranslate2: one document's sentences per call.
 
 Workloads: the first ``--sentences`` lines of the FLORES-200 dev set, sent
@@ -191,13 +192,15 @@ def default_model_dir() -> Path:
     )
 
 
-def server_translator_settings():
-    """The TranslatorSettings alinea-server uses with its default configuration."""
+def server_translator_settings(model_dir: Path):
+    """The TranslatorSettings alinea-server uses for `model_dir` with its default configuration."""
+    from alinea.models.manifest import Manifest
     from alinea.server.config import ServerConfig
     from alinea.server.translate import TranslatorSettings
 
     config = ServerConfig()
-    return TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads)
+    return TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads,
+                              length_penalty=Manifest.read(Path(model_dir)).length_penalty)
 
 
 class TargetPieces:
@@ -271,7 +274,7 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
 
     from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
 
-    settings = server_translator_settings()
+    settings = server_translator_settings(model_dir)
     translator = ctranslate2.Translator(
         model_dir,
         device="cpu",
@@ -299,6 +302,7 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
                 max_input_length=0,
                 max_decoding_length=limit,
                 repetition_penalty=1.0,
+                length_penalty=settings.length_penalty,
                 asynchronous=True,
             ))
             for limit, positions in settings.by_decoding_limit([len(tokens) for tokens in batch]).items()
@@ -373,7 +377,7 @@ def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload],
     torch.set_num_threads(os.cpu_count() or 1)
     tokenizer = MarianTokenizer.from_pretrained(hf_dir)
     model = MarianMTModel.from_pretrained(hf_dir).eval()
-    settings = server_translator_settings()
+    settings = server_translator_settings(model_dir)
     pieces = TargetPieces(Path(model_dir))
 
     def translate(sentences: list[str]) -> list[str]:
@@ -385,7 +389,8 @@ def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload],
                 batch = positions[start : start + HF_BATCH_SIZE]
                 inputs = tokenizer([sentences[i] for i in batch], return_tensors="pt", padding=True)
                 with torch.inference_mode():
-                    generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=limit)
+                    generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=limit,
+                                               length_penalty=settings.length_penalty)
                 for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True)):
                     outputs[i] = text
         return outputs
@@ -542,7 +547,7 @@ def warm_up(server: Server, manifest, workload: Workload, beam_size: int) -> Non
 def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
     import ctranslate2
 
-    settings = server_translator_settings()
+    settings = server_translator_settings(model_dir)
     return {
         "machine": f"{os.cpu_count()} cores, {cpu_model()}",
         "cores": os.cpu_count(),
@@ -662,7 +667,7 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
         f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, decoding limit "
         f"{s['length_ratio']:g}n + {s['length_margin']} pieces for n source pieces (at most {s['max_decoding_length']}), "
-        "no attention; "
+        f"length penalty {s['length_penalty']:g} (the model's), no attention; "
         "throughput = all sentences in one translate_batch call per decoding limit, "
         "latency = one call per document, one document after another",
         "latency: alinea = one TranslateDocument call at that concurrency; CTranslate2 raw and transformers = "
@@ -678,7 +683,7 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         found.append(f"transformers: skipped, {hf_reason}")
     else:
         found.append(f"transformers: batches of {HF_BATCH_SIZE} sentences that share a decoding limit, num_beams = "
-                     f"beam size, max_new_tokens = that limit, torch threads {info['cores']}")
+                     f"beam size, max_new_tokens = that limit, length_penalty {s['length_penalty']:g}, torch threads {info['cores']}")
     return found
 
 

@@ -28,6 +28,11 @@ class Manifest:
     provenance: dict[str, str] = field(default_factory=dict)
     # Random-weight models built for tests: servable, but they say so.
     test_only: bool = False
+    # Beam search divides a hypothesis's log-probability by its length to
+    # this power (CTranslate2's and transformers' length_penalty). Tuned per
+    # model: a model that drops content gains from favouring longer outputs
+    # (python -m alinea.models.train.tune).
+    length_penalty: float = 1.0
 
     def write(self, model_dir: Path) -> None:
         path = Path(model_dir) / MANIFEST
@@ -50,6 +55,9 @@ class Manifest:
         missing = {"name", "source_language", "target_language", "quantization"} - set(data)
         if missing:
             raise ValueError(f"{path}: missing fields {sorted(missing)}")
+        penalty = data.get("length_penalty", 1.0)
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0 <= penalty <= 10:
+            raise ValueError(f"{path}: length_penalty must be a number from 0 to 10, not {penalty!r}")
         return cls(**data)
 
 

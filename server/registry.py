@@ -11,7 +11,7 @@ the first request that needs it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alinea.models.manifest import MANIFEST, Manifest, missing_files
@@ -69,7 +69,7 @@ def load_model(path: Path, settings: TranslatorSettings) -> LoadedModel:
     except ValueError as exc:
         raise ModelError(str(exc)) from None
     try:
-        translator = Translator(path, settings)
+        translator = Translator(path, replace(settings, length_penalty=manifest.length_penalty))
         tokenizer = SourceTokenizer(path / "source.spm")
         detokenizer = TargetDetokenizer(path / "target.spm")
     except Exception as exc:  # noqa: BLE001 - CTranslate2 reports a bad model.bin in many ways

@@ -61,6 +61,8 @@ class TranslatorSettings:
     # of the training data (102k pairs) is longer than 2n + 10 pieces.
     length_ratio: float = 2.0
     length_margin: int = 10
+    # The model's own (its manifest's length_penalty; registry.load_model sets it).
+    length_penalty: float = 1.0
 
     def decoding_limit(self, source_length: int) -> int:
         """Most target pieces for a sentence of `source_length` pieces; a function of the length alone."""
@@ -108,6 +110,7 @@ class Translator:
                 max_input_length=0,
                 max_decoding_length=limit,
                 repetition_penalty=1.0,
+                length_penalty=self.settings.length_penalty,
                 # With attention, keep the step that writes </s>: it reads the last target token.
                 return_end_token=attention,
                 asynchronous=True,

@@ -98,3 +98,18 @@ def test_manifest_round_trip(tmp_path):
                                             '"quantization": "int8", "colour": "red"}')
     with pytest.raises(ValueError, match="unknown fields"):
         Manifest.read(tmp_path)
+
+
+def test_the_manifest_length_penalty_reaches_the_translator(tiny_model_dir, tmp_path):
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    data = json.loads((model_dir / "manifest.json").read_text())
+    # Absent (a manifest written before the field existed): 1.0, no penalty.
+    del data["length_penalty"]
+    (model_dir / "manifest.json").write_text(json.dumps(data))
+    assert load_model(model_dir, TranslatorSettings()).translator.settings.length_penalty == 1.0
+    (model_dir / "manifest.json").write_text(json.dumps({**data, "length_penalty": 2.0}))
+    assert load_model(model_dir, TranslatorSettings()).translator.settings.length_penalty == 2.0
+    for bad in ("2", -1, True, None):
+        (model_dir / "manifest.json").write_text(json.dumps({**data, "length_penalty": bad}))
+        with pytest.raises(ModelError, match="length_penalty must be a number"):
+            load_model(model_dir, TranslatorSettings())

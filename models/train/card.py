@@ -155,7 +155,8 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
         lines += [
             "## Evaluation",
             "",
-            f"CTranslate2 int8 on {cpu_description()}, beam {report.beam_size}, sacreBLEU 2 defaults (BLEU 13a, chrF2).",
+            f"CTranslate2 int8 on {cpu_description()}, beam {report.beam_size}, length penalty {report.length_penalty:g} "
+            "(tuned: `python -m alinea.models.train.tune`), sacreBLEU 2 defaults (BLEU 13a, chrF2).",
             "",
             "| test set | BLEU | chrF |",
             "|---|---:|---:|",

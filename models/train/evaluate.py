@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from alinea.models.manifest import MANIFEST, Manifest
 from alinea.server.translate import TranslatorSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,11 +36,16 @@ _NOT_AN_END = re.compile(r"(?:\b[A-ZÀ-Þ]|\b(?:M|MM|Mme|Mlle|Dr|St|Ste|etc|av|a
 class Translator:
     """A CTranslate2 model directory with its SentencePiece models, ready to translate lines."""
 
-    def __init__(self, model_dir: Path, threads: int = 2):
+    def __init__(self, model_dir: Path, threads: int = 2, length_penalty: float | None = None):
+        """`length_penalty`: None for the manifest's (1.0 for a directory without one, as during training)."""
         import ctranslate2
         import sentencepiece as spm
 
         self.model_dir = Path(model_dir)
+        if length_penalty is None:
+            has_manifest = (self.model_dir / MANIFEST).is_file()
+            length_penalty = Manifest.read(self.model_dir).length_penalty if has_manifest else 1.0
+        self.length_penalty = length_penalty
         self.translator = ctranslate2.Translator(str(self.model_dir), device="cpu", inter_threads=1, intra_threads=threads)
         self.source = spm.SentencePieceProcessor(model_file=str(self.model_dir / "source.spm"))
         self.target = spm.SentencePieceProcessor(model_file=str(self.model_dir / "target.spm"))
@@ -53,7 +59,7 @@ class Translator:
         for limit, positions in TranslatorSettings().by_decoding_limit([len(p) for p in pieces]).items():
             results = self.translator.translate_batch(
                 [pieces[k] for k in positions], beam_size=beam_size, max_batch_size=batch_size,
-                batch_type="examples", max_decoding_length=limit,
+                batch_type="examples", max_decoding_length=limit, length_penalty=self.length_penalty,
             )
             for k, result in zip(positions, results):
                 out[todo[k][0]] = self.target.decode(result.hypotheses[0])
@@ -159,6 +165,7 @@ class Report:
     dev_names_total: int
     hansards_aer: float  # alignment error rate on the WPT-2003 Hansards test set, the server's method
     hansards_aer_argmax: float  # the same, each target piece linked to its most attended source piece
+    length_penalty: float  # the beam search's, the manifest's unless overridden
 
 
 def evaluate(model_dir: Path, *, beam_size: int = 4, dev_src: Path = DEV_SRC, dev_ref: Path = DEV_REF,
@@ -190,7 +197,7 @@ def evaluate(model_dir: Path, *, beam_size: int = 4, dev_src: Path = DEV_SRC, de
     return Report(str(model_dir), beam_size, len(dev_lines), dev["bleu"], dev["chrf"], round(dev_seconds, 2),
                   len(seed_pars), seed["bleu"], seed["chrf"], round(seed_seconds, 3), round(load, 2), round(size, 1),
                   copies["numbers"], copies["numbers_total"], copies["names"], copies["names_total"],
-                  aer["server"], aer["argmax"])
+                  aer["server"], aer["argmax"], translator.length_penalty)
 
 
 def main(argv: list[str] | None = None) -> int:

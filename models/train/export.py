@@ -24,6 +24,7 @@ from alinea.models.train.config import TrainConfig
 from alinea.models.train.evaluate import evaluate
 from alinea.models.train.model import (BEST, CHECKPOINTS, LAST, build_model, count_parameters, load_checkpoint,
                                        quiet_libraries, save_hf, vocab_size)
+from alinea.models.train.tune import tune
 
 MODEL_NAME = "alinea-fr-en"
 
@@ -73,7 +74,11 @@ def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str 
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         manifest.write(staging)
-        report = evaluate(staging, beam_size=beam_size) if evaluate_model else None
+        report = None
+        if evaluate_model:
+            chosen, _ = tune(staging, write=True, beam_size=beam_size)
+            manifest = replace(manifest, length_penalty=chosen.length_penalty)
+            report = evaluate(staging, beam_size=beam_size)
         write_model_card(staging, work_dir=work_dir, config=config, parameters=count_parameters(model), summary=summary,
                          prepared=prepared, report=report, output=output)
         if output.exists():
@@ -90,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best", help="'best' (default), 'last', or a checkpoint path")
     parser.add_argument("--name", default=MODEL_NAME, help="model name in the manifest (default %(default)s)")
     parser.add_argument("--beam", type=int, default=4, help="beam size for the model card's evaluation (default 4)")
-    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation (the model card then has no scores)")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="skip tuning the length penalty and the evaluation (the model card then has no scores)")
     args = parser.parse_args(argv)
     manifest = export(args.work_dir.expanduser().resolve(), args.output, checkpoint=args.checkpoint, name=args.name,
                       beam_size=args.beam, evaluate_model=not args.no_eval)
