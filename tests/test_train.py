@@ -72,6 +72,27 @@ def test_alignment_loss_is_lowest_on_the_links():
     assert loss_off.item() > loss_on.item()
 
 
+def test_smoothed_weights_follow_the_model_and_swap_in_and_out():
+    from alinea.models.train.smoothing import Smoothed
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    smoothed = Smoothed(model, 0.25)
+    with torch.no_grad():
+        model.weight.fill_(4.0)
+    smoothed.update()  # 0 + 0.25 * (4 - 0)
+    assert smoothed.state_dict()["weight"].tolist() == [[1.0, 1.0]]
+    with smoothed.swapped_in():
+        assert model.weight.tolist() == [[1.0, 1.0]]
+    assert model.weight.tolist() == [[4.0, 4.0]]
+    resumed = Smoothed(model, 0.25, smoothed.state_dict())
+    resumed.update()  # 1 + 0.25 * (4 - 1)
+    assert resumed.state_dict()["weight"].tolist() == [[1.75, 1.75]]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Smoothed(model, 1.5)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """The gold set's 484 sentence pairs as a gzipped training corpus."""
@@ -117,6 +138,15 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     assert train_main([*common, "--guided-alignment", "0.2", "--hours", "0.006"]) == 0
     third = json.loads((work / "curve.jsonl").read_text().splitlines()[-1])
     assert third["guided_alignment"] == [[1, 0.5], [second["step"] + 1, 0.2]]
+    assert third["weights"] == "raw" and third["exponential_smoothing"] == []
+    # Exponential smoothing may start on a resume: the average is what gets evaluated and saved.
+    assert train_main([*common, "--exponential-smoothing", "0.5", "--hours", "0.008"]) == 0
+    fourth = json.loads((work / "curve.jsonl").read_text().splitlines()[-1])
+    assert fourth["weights"] == "smoothed" and fourth["exponential_smoothing"] == [[third["step"] + 1, 0.5]]
+    last = torch.load(work / "checkpoints" / "last.pt", weights_only=False)
+    assert last["smoothed"].keys() == last["model"].keys()
+    weight = "model.encoder.layers.0.fc1.weight"
+    assert not torch.equal(last["smoothed"][weight], last["model"][weight])
 
     # The best checkpoint exports to a served model directory whose attention the AER tool reads.
     model_dir = tmp_path / "model"

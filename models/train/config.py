@@ -13,7 +13,7 @@ RUN_SETTINGS = ("hours", "eval_minutes", "checkpoint_minutes", "threads", "log_e
 # What a resumed run may change: the run settings, and guided alignment, which only adds a loss on
 # one attention head and so can be switched on for a model already trained without it. Everything
 # else defines the model and the optimisation and is fixed once training has started.
-RESUME_MAY_CHANGE = (*RUN_SETTINGS, "guided_alignment")
+RESUME_MAY_CHANGE = (*RUN_SETTINGS, "guided_alignment", "exponential_smoothing")
 
 
 @dataclass
@@ -39,6 +39,10 @@ class TrainConfig:
     # 0.1): cross-entropy between the alignment head's attention and eflomal's links (guide.py).
     # 0 trains without it.
     guided_alignment: float = 0.0
+    # Rate of the exponential moving average of the weights that evaluation, best.pt and export
+    # use (Marian's --exponential-smoothing; smoothing.py): each step moves the average this
+    # fraction of the way to the current weights. 0 evaluates the raw weights.
+    exponential_smoothing: float = 0.0
     bf16: bool = False  # bfloat16 autocast for matrix products; a new run turns it on where the CPU has BF16 instructions
     seed: int = 1
     # Evaluation: a fixed sample of the dev set, translated by the int8 CTranslate2 export.

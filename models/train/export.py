@@ -48,7 +48,8 @@ def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str 
     state = load_checkpoint(path)
     config = TrainConfig(**state["config"])
     model = build_model(config, vocab_size(work_dir))
-    model.load_state_dict(state["model"])
+    # last.pt of a smoothed run: the average, the weights its evaluations score (best.pt has only those).
+    model.load_state_dict(state.get("smoothed") or state["model"])
     model.eval()
     summary = checkpoint_summary(state, work_dir)
     prepared = json.loads((work_dir / "data" / "prepare.json").read_text(encoding="utf-8"))

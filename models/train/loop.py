@@ -18,6 +18,7 @@ import random
 import shutil
 import signal
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from alinea.models.train.evaluate import DEV_REF, DEV_SRC, Translator, hansards_
 from alinea.models.train.guide import LINKS, Links
 from alinea.models.train.model import (BEST, CHECKPOINTS, LAST, atomic_save, build_model, count_parameters, load_checkpoint,
                                        quiet_libraries, save_hf, vocab_size, zero_pad_embedding)
+from alinea.models.train.smoothing import Smoothed
 from alinea.models.train.tokenize import load_split
 
 log = logging.getLogger("alinea.train")
@@ -50,6 +52,8 @@ class Progress:
     best_step: int = 0
     # [first step, weight] each time the guided-alignment weight changed (a resume may change it).
     guided_alignment: list[list[float]] = field(default_factory=list)
+    # [first step, rate] each time the exponential smoothing rate changed.
+    exponential_smoothing: list[list[float]] = field(default_factory=list)
 
 
 def rng_state() -> dict:
@@ -136,8 +140,8 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
         model.set_attn_implementation("eager")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-9)
     progress = Progress()
-    if (ckpt_dir / LAST).is_file():
-        state = load_checkpoint(ckpt_dir / LAST)
+    state = load_checkpoint(ckpt_dir / LAST) if (ckpt_dir / LAST).is_file() else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         progress = Progress(**{**state["progress"], "position": Position(**state["progress"]["position"])})
@@ -155,6 +159,13 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
                          seed=config.seed, position=progress.position, links=links)
     if config.guided_alignment != (progress.guided_alignment[-1][1] if progress.guided_alignment else 0.0):
         progress.guided_alignment.append([progress.step + 1, config.guided_alignment])
+    smoothed = None
+    if config.exponential_smoothing > 0:
+        # A rate switched on for a run under way starts the average at the current weights.
+        smoothed = Smoothed(model, config.exponential_smoothing, state.get("smoothed") if state else None)
+    if config.exponential_smoothing != (progress.exponential_smoothing[-1][1] if progress.exponential_smoothing else 0.0):
+        progress.exponential_smoothing.append([progress.step + 1, config.exponential_smoothing])
+    del state  # the optimizer and model hold their copies
     log.info("data: %d pairs, %d batches per epoch, starting at epoch %d batch %d", len(src), stream.batches_in_epoch(),
              progress.position.epoch, progress.position.batch)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, ignore_index=-100, reduction="sum")
@@ -162,8 +173,9 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
 
     def save_last() -> None:
         progress.position = stream.position
+        extra = {"smoothed": smoothed.state_dict()} if smoothed else {}
         atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "progress": asdict(progress),
-                     "rng": rng_state(), "config": asdict(config)}, ckpt_dir / LAST)
+                     "rng": rng_state(), "config": asdict(config), **extra}, ckpt_dir / LAST)
 
     session_start = time.monotonic()
     elapsed_at_start = progress.elapsed
@@ -195,6 +207,8 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         zero_pad_embedding(model)
+        if smoothed:
+            smoothed.update()
         progress.target_tokens += batch.target_tokens
         loss_value = loss_sum.item()
         if not math.isfinite(loss_value):
@@ -218,27 +232,30 @@ def train(work_dir: Path, config: TrainConfig) -> Progress:
             break
         out_of_time = progress.elapsed >= config.hours * 3600
         if now - last_eval >= config.eval_minutes * 60 or out_of_time:
-            model.eval()
-            try:
-                metrics = evaluate_weights(model, work_dir, config)
-            except Exception:  # a failed evaluation must not end a long run; the checkpoint is still saved
-                log.exception("evaluation failed at step %d", progress.step)
-                metrics = {"bleu": float("nan"), "chrf": float("nan"), "aer": float("nan")}
-            health = source_dependence(model, heldout_src, heldout_tgt, pad_id)
-            model.train()
-            record = {"step": progress.step, "target_tokens": progress.target_tokens, "wall_seconds": round(progress.elapsed),
-                      "epoch": round(stream.position.epoch + stream.position.batch / stream.batches_in_epoch(), 3),
-                      "lr": lr, "train_loss": round(window_loss / max(window_tokens, 1), 4),
-                      **health, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"], "dev_lines": config.dev_sample,
-                      "beam": config.eval_beam, "hansards_aer": metrics["aer"], "aer_rows": "shift", "guided_alignment": progress.guided_alignment}
-            with open(work_dir / CURVE, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-            log.info("eval %s", json.dumps(record))
-            window_loss = window_tokens = log_loss = log_tokens = log_align = log_rows = 0.0
-            if metrics["chrf"] > progress.best_chrf:
-                progress.best_chrf, progress.best_bleu, progress.best_step = metrics["chrf"], metrics["bleu"], progress.step
-                atomic_save({"model": model.state_dict(), "config": asdict(config), "record": record}, ckpt_dir / BEST)
-                log.info("new best: step %d chrF %.2f BLEU %.2f", progress.step, metrics["chrf"], metrics["bleu"])
+            # The weights evaluated, and kept as best.pt: the smoothed average when there is one.
+            with smoothed.swapped_in() if smoothed else nullcontext():
+                model.eval()
+                try:
+                    metrics = evaluate_weights(model, work_dir, config)
+                except Exception:  # a failed evaluation must not end a long run; the checkpoint is still saved
+                    log.exception("evaluation failed at step %d", progress.step)
+                    metrics = {"bleu": float("nan"), "chrf": float("nan"), "aer": float("nan")}
+                health = source_dependence(model, heldout_src, heldout_tgt, pad_id)
+                model.train()
+                record = {"step": progress.step, "target_tokens": progress.target_tokens, "wall_seconds": round(progress.elapsed),
+                          "epoch": round(stream.position.epoch + stream.position.batch / stream.batches_in_epoch(), 3),
+                          "lr": lr, "train_loss": round(window_loss / max(window_tokens, 1), 4),
+                          **health, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"], "dev_lines": config.dev_sample,
+                          "beam": config.eval_beam, "hansards_aer": metrics["aer"], "aer_rows": "shift", "guided_alignment": progress.guided_alignment,
+                          "weights": "smoothed" if smoothed else "raw", "exponential_smoothing": progress.exponential_smoothing}
+                with open(work_dir / CURVE, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+                log.info("eval %s", json.dumps(record))
+                window_loss = window_tokens = log_loss = log_tokens = log_align = log_rows = 0.0
+                if metrics["chrf"] > progress.best_chrf:
+                    progress.best_chrf, progress.best_bleu, progress.best_step = metrics["chrf"], metrics["bleu"], progress.step
+                    atomic_save({"model": model.state_dict(), "config": asdict(config), "record": record}, ckpt_dir / BEST)
+                    log.info("new best: step %d chrF %.2f BLEU %.2f", progress.step, metrics["chrf"], metrics["bleu"])
             now = time.monotonic()
             progress.elapsed = elapsed_at_start + (now - session_start)
             last_eval = last_log = now
