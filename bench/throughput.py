@@ -36,7 +36,9 @@ without words left out (the server copies them), duplicates within a
 document translated once.
 
 Measures: target tokens/s (translations re-encoded with the model's
-target.spm, the same count for every system), sentences/s, per-document
+target.spm, the same count for every system; a sentence alinea repaired
+entities in counts the model's own translation of it, see
+translated_counts), sentences/s, per-document
 latency p50/p95/p99, peak RSS (VmHWM: of the server process for alinea; of
 the fresh subprocess that runs the measurement for CTranslate2 and
 transformers), and ratios to raw CTranslate2. Prints a markdown table and
@@ -83,8 +85,8 @@ MAX_LATENCY_RATIO = 1.3
 LATENCY_WORKLOAD = "seed"
 MAX_SERVER_RSS_MIB = 1.5 * 1024
 
-ENTITY_NOTE = ("entities: with preservation on, the tokens of entities the server repaired are not counted "
-               "(the model did not write them)")
+ENTITY_NOTE = ("entities: a sentence whose entities the server repaired counts the tokens the model wrote for it "
+               "(raw CTranslate2's translation of that sentence), not those of the repaired text")
 
 
 # -- results ------------------------------------------------------------------
@@ -264,12 +266,19 @@ def build_workloads(model_dir: Path, sentences: int, repeat: int) -> list[Worklo
 # -- raw CTranslate2 (in a subprocess) ------------------------------------------
 
 
-def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int, runs: int) -> list[Row]:
-    """Raw CTranslate2 on every workload, in a fresh process so that its peak RSS is its own."""
-    return in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size, runs)
+def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int,
+                        runs: int) -> tuple[list[Row], dict[str, dict[str, str]]]:
+    """Raw CTranslate2 on every workload, in a fresh process so that its peak RSS is its own.
+
+    Also returns, per workload, each sentence's translation: the model's own
+    output, which alinea's repaired sentences are counted by (translated_counts).
+    """
+    rows, translations = in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size, runs)
+    return [Row(**row) for row in rows], translations
 
 
-def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int, runs: int) -> list[dict]:
+def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int,
+                        runs: int) -> tuple[list[dict], dict[str, dict[str, str]]]:
     import ctranslate2
 
     from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
@@ -314,7 +323,7 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
         return results
 
     translate(tokenized(workloads[0].sentences[0][:2]))  # warm-up
-    rows = []
+    rows, translations = [], {}
     for workload in workloads:
         # Tokenized beforehand: only translate_batch is timed.
         documents = [tokenized(sentences) for sentences in workload.sentences]
@@ -324,9 +333,11 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
             results = translate([sentence for document in documents for sentence in document])
             durations.append(time.perf_counter() - started)
             latencies += timed_per_document(translate, documents)
-        tokens = sum(pieces.count(detokenizer.decode(r.hypotheses[0])[0]) for r in results)
+        texts = [detokenizer.decode(r.hypotheses[0])[0] for r in results]
+        translations[workload.name] = dict(zip((s for document in workload.sentences for s in document), texts))
+        tokens = sum(pieces.count(text) for text in texts)
         rows.append(raw_row(workload, "ctranslate2", tokens, percentile(durations, 50), latencies))
-    return rows
+    return rows, translations
 
 
 def timed_per_document(translate, documents: list) -> list[float]:
@@ -351,10 +362,11 @@ def median_run(runs: list[Row]) -> Row:
     return replace(median, latencies=[latency for run in runs for latency in run.latencies])
 
 
-def in_subprocess(function, *args) -> list[Row]:
+def in_subprocess(function, *args):
+    """function(*args) in a fresh spawned process; its return value."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return [Row(**row) for row in pool.submit(function, *args).result()]
+        return pool.submit(function, *args).result()
 
 
 # -- transformers (in a subprocess) ---------------------------------------------
@@ -362,7 +374,7 @@ def in_subprocess(function, *args) -> list[Row]:
 
 def measure_transformers(hf_dir: Path, model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
     """MarianMTModel.generate on every workload, in a fresh process so that its peak RSS is its own."""
-    return in_subprocess(_transformers_worker, str(hf_dir), str(model_dir), workloads, beam_size)
+    return [Row(**row) for row in in_subprocess(_transformers_worker, str(hf_dir), str(model_dir), workloads, beam_size)]
 
 
 def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload], beam_size: int) -> list[dict]:
@@ -434,7 +446,7 @@ def start_server(model_dir: Path) -> Server:
 
 
 def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int, concurrency: int,
-                   alignment: bool, pieces: TargetPieces) -> Row:
+                   alignment: bool, pieces: TargetPieces, model_output: dict[str, str]) -> Row:
     """`concurrency` client threads translating the workload's documents, pulled from one shared list."""
     from alinea.client.client import Options, TranslationClient
 
@@ -486,7 +498,7 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
     failures = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
     if failures:
         raise SystemExit(f"throughput: alinea call failed: {failures[0]!r}")
-    sentences, tokens = translated_counts(responses, pieces)
+    sentences, tokens = translated_counts(responses, pieces, model_output)
     if sentences != workload.sentence_count:
         print(f"warning: alinea translated {sentences} sentences of {workload.name}, "
               f"expected {workload.sentence_count}", file=sys.stderr)
@@ -494,12 +506,16 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
                server.peak_rss_mib(), concurrency, alignment)
 
 
-def translated_counts(responses, pieces: TargetPieces) -> tuple[int, int]:
-    """Distinct translated sentences per document (as the pipeline translates them) and their target tokens.
+def translated_counts(responses, pieces: TargetPieces, model_output: dict[str, str]) -> tuple[int, int]:
+    """Distinct translated sentences per document (as the pipeline translates them) and the model's target tokens.
 
-    Entities the server repaired are left out of the tokens: they are the
-    server's insertions, not the model's output, and counting them would
-    credit preservation with translation speed.
+    A sentence whose entities the server repaired no longer reads as the
+    model wrote it: a repair replaces the words the model wrote for an
+    entity with the entity's form. Its tokens are those of the model's
+    output for that sentence (`model_output`, raw CTranslate2's translation,
+    the same model and options), so that repairs count neither for nor
+    against the service: the work is the model's either way. A sentence
+    missing from `model_output` counts its text without the repaired spans.
     """
     from alinea.v1 import translation_pb2 as pb
 
@@ -514,8 +530,11 @@ def translated_counts(responses, pieces: TargetPieces) -> tuple[int, int]:
             text = segment.target_text
             repaired = sorted((e.target_span.start, e.target_span.end) for e in segment.entities
                               if e.status == pb.Entity.REPAIRED)
-            for start, end in reversed(repaired):
-                text = text[:start] + text[end:]
+            if repaired and segment.source_text in model_output:
+                text = model_output[segment.source_text]
+            else:
+                for start, end in reversed(repaired):
+                    text = text[:start] + text[end:]
             tokens += pieces.count(text)
     return sentences, tokens
 
@@ -733,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
           file=sys.stderr)
-    rows = measure_ctranslate2(model_dir, workloads, args.beam_size, args.runs)
+    rows, model_output = measure_ctranslate2(model_dir, workloads, args.beam_size, args.runs)
     if args.hf_model:
         print("transformers…", file=sys.stderr)
         rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
@@ -749,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
                     rows.append(median_run([measure_alinea(server, manifest, workload, args.beam_size, concurrency,
-                                                           alignment, pieces) for _ in range(args.runs)]))
+                                                           alignment, pieces, model_output[workload.name])
+                                            for _ in range(args.runs)]))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
         server.stop()

@@ -1,0 +1,36 @@
+"""The throughput benchmark's token count: what a sentence the server repaired is credited with."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from alinea.v1 import translation_pb2 as pb
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "throughput.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("throughput", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_repaired_sentence_counts_the_model_output_and_copies_and_repeats_count_nothing(tiny_model_dir):
+    bench = load_bench()
+    pieces = bench.TargetPieces(tiny_model_dir)
+    repaired = pb.Entity(status=pb.Entity.REPAIRED, target_span=pb.Span(start=0, end=7))
+    response = pb.TranslateDocumentResponse(segments=[
+        pb.Segment(source_text="Le Kremlin a gagné.", target_text="Kremlin won a victory over Beijing today."),
+        pb.Segment(source_text="Pékin hésite.", target_text="Beijing hesitates.", entities=[repaired]),
+        pb.Segment(source_text="Le Kremlin a gagné.", target_text="Kremlin won a victory over Beijing today."),
+        pb.Segment(source_text="2024", target_text="2024", copied=True),
+    ])
+    model_output = {"Pékin hésite.": "Peking hesitates, the model wrote."}
+    sentences, tokens = bench.translated_counts([response], pieces, model_output)
+    assert sentences == 2
+    assert tokens == pieces.count("Kremlin won a victory over Beijing today.") + pieces.count(model_output["Pékin hésite."])
+    # Without the model's output, the repaired span is left out.
+    _, without = bench.translated_counts([response], pieces, {})
+    assert without == pieces.count("Kremlin won a victory over Beijing today.") + pieces.count(" hesitates.")
