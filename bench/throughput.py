@@ -369,6 +369,36 @@ def in_subprocess(function, *args):
         return pool.submit(function, *args).result()
 
 
+def entity_ceilings(model_dir: Path, workloads: list[Workload], rows: list[Row], cores: int) -> list[str]:
+    """What entity recognition alone costs per document, against raw CTranslate2's CPU for it.
+
+    spaCy's NER runs on the same cores as the model: at saturation every
+    millisecond it takes is a millisecond the model does not get. Measured
+    here in this process, with nothing else running, as the pipeline calls
+    it (the document and its sentence spans).
+    """
+    from alinea.server.entities import EntityRecognizer
+    from alinea.server.pipeline import Pipeline
+    from alinea.server.tokenize import SourceTokenizer
+
+    pipeline = Pipeline(SimpleNamespace(tokenizer=SourceTokenizer(model_dir / "source.spm")), batcher=object())
+    recognizer = EntityRecognizer()
+    lines = []
+    for workload in workloads:
+        spans = [[unit.sentence.span for unit in pipeline._prepare(d)] for d in workload.documents]
+        recognizer.find(workload.documents[0], None, spans[0])  # warm-up
+        started = time.process_time()
+        for document, sentences in zip(workload.documents, spans):
+            recognizer.find(document, None, sentences)
+        ner = (time.process_time() - started) / len(workload.documents) * 1000
+        raw = baseline_of(rows, workload.name)
+        model = cores * raw.seconds / raw.documents * 1000
+        lines.append(f"{workload.name}: entity recognition alone takes {ner:.0f} ms of CPU per document, raw "
+                     f"CTranslate2 {model:.0f} ms ({cores} cores × its time per document); with nothing else added, "
+                     f"alinea with entities on could reach at most {model / (model + ner):.2f}× raw")
+    return lines
+
+
 # -- transformers (in a subprocess) ---------------------------------------------
 
 
@@ -739,6 +769,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     from alinea.models.manifest import Manifest, missing_files
+    from alinea.server.translate import available_cores
 
     args = parse_args(argv)
     model_dir = (args.model_dir or default_model_dir()).resolve()
@@ -753,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
           file=sys.stderr)
     rows, model_output = measure_ctranslate2(model_dir, workloads, args.beam_size, args.runs)
+    ceilings = entity_ceilings(model_dir, workloads, rows, available_cores())
     if args.hf_model:
         print("transformers…", file=sys.stderr)
         rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
@@ -776,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
-    found_notes = notes(info, server, hf_reason)
+    found_notes = notes(info, server, hf_reason) + ceilings
     print(report(info, rows, targets, found_notes), flush=True)
     if args.json:
         data = {
