@@ -4,18 +4,21 @@ Every system translates the same sentences with the same model and beam size:
 
 * CTranslate2 raw: ``ctranslate2.Translator.translate_batch`` on the model
   directory with the server's settings (compute type, threads,
-  max_batch_size, decoding limit, the model's length penalty), sources tokenized with source.spm as the
-  pipeline does (trailing ``</s>``), no attention asked for, one
-  asynchronous call per decoding limit as the server makes them. Throughput: all
+  max_batch_size, decoding limit, the model's length penalty), sources
+  tokenized with source.spm as the pipeline does (trailing ``</s>``), no
+  attention asked for, one asynchronous call per decoding limit as the
+  server makes them. Throughput: all
   sentences of a workload at once, the ceiling. Latency: one call per
   document, documents one after another; this is the reference for the
   latency target.
 * alinea: TranslateDocument over gRPC to a server this script starts
   (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
   defaults) or to ``--server``; N client threads, each with its own
-  channel, pull documents from one shared list; once with word alignment
-  and entity preservation on (the defaults) and once with both off. The server refuses calls beyond its
-  --max-concurrent-requests (16 by default); this script stops at the
+  channel, keep it busy with the workload's documents in turn, and the
+  ``--window`` seconds after a warm-up are measured (steady state, see
+  measure_alinea); once with word alignment and entity preservation on
+  (the defaults) and once with both off. The server refuses calls beyond
+  its --max-concurrent-requests (16 by default); this script stops at the
   first failed call.
 * transformers (with ``--hf-model``, a Hugging Face Marian directory of the
   same weights): MarianTokenizer + ``MarianMTModel.generate``, num_beams =
@@ -29,8 +32,7 @@ as documents of 10 lines (every line break ends a sentence), and the seed
 article repeated ``--repeat`` times as separate documents. Each CTranslate2
 and alinea measurement runs ``--runs`` times (transformers, the slowest by
 far, once): a row's throughput is its median run, its latency percentiles
-are over the documents of every run. A single run lasts seconds on this
-model, so one run alone moves by ±10% from one run to the next. The sentences are
+are over the documents of every run. The sentences are
 those the server translates: the pipeline's own segmentation, sentences
 without words left out (the server copies them), duplicates within a
 document translated once.
@@ -75,6 +77,8 @@ SEED = REPO / "seeds" / "kremlin-pekin.fr.txt"
 LINES_PER_DOCUMENT = 10
 HF_BATCH_SIZE = 16
 CALL_TIMEOUT = 600.0
+# alinea's measurement window opens this long after its clients start (see measure_alinea).
+WARM_UP_SECONDS = 2.0
 
 # Targets: alinea at c=16 against the raw CTranslate2 ceiling, and so on.
 TARGET_CONCURRENCY = 16
@@ -476,64 +480,74 @@ def start_server(model_dir: Path) -> Server:
 
 
 def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int, concurrency: int,
-                   alignment: bool, pieces: TargetPieces, model_output: dict[str, str]) -> Row:
-    """`concurrency` client threads translating the workload's documents, pulled from one shared list."""
+                   alignment: bool, pieces: TargetPieces, model_output: dict[str, str], window: float) -> Row:
+    """`concurrency` clients keeping the server busy with the workload's documents, measured in steady state.
+
+    Client k starts at document k·N/c and goes through the documents in
+    turn, round and round, one call at a time. After WARM_UP_SECONDS
+    (every client has calls in flight by then), a `window` of seconds is
+    measured: the documents that completed inside it, their target tokens
+    over the window's length, and their latencies. A finite list of
+    documents would instead end with a drain, a second or more with fewer
+    than `concurrency` calls in flight, which at c=16 costs a short run a
+    third of its throughput and measures the list's length, not the server.
+    """
     from alinea.client.client import Options, TranslationClient
 
     # None: on, the server's default; alignment and entity preservation go on and off together.
     options = Options(beam_size=beam_size, word_alignment=None if alignment else False,
                       entities=None if alignment else "off")
     documents = workload.documents
-    responses: list = [None] * len(documents)
-    latencies: list[float] = [0.0] * len(documents)
-    next_document = iter(range(len(documents)))
+    completed: list[tuple[float, float, object]] = []  # (finished at, latency, response)
     lock = threading.Lock()
     start = threading.Barrier(concurrency + 1)
+    stop = threading.Event()
     errors: list[BaseException] = []
 
-    def translate_documents(client) -> None:
-        while not errors:
-            with lock:
-                i = next(next_document, None)
-            if i is None:
-                return
-            called = time.perf_counter()
-            responses[i] = client.translate(
-                documents[i], source_language=manifest.source_language,
-                target_language=manifest.target_language, model=manifest.name, options=options,
-            )
-            latencies[i] = time.perf_counter() - called
-
-    def client_thread() -> None:
+    def client_thread(k: int) -> None:
         try:
             with TranslationClient(server.address, timeout=CALL_TIMEOUT) as client:
                 client.wait_until_ready(60)
                 start.wait()
-                translate_documents(client)
+                i = k * len(documents) // concurrency
+                while not stop.is_set() and not errors:
+                    called = time.perf_counter()
+                    response = client.translate(
+                        documents[i % len(documents)], source_language=manifest.source_language,
+                        target_language=manifest.target_language, model=manifest.name, options=options,
+                    )
+                    finished = time.perf_counter()
+                    with lock:
+                        completed.append((finished, finished - called, response))
+                    i += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
             start.abort()
 
-    threads = [threading.Thread(target=client_thread) for _ in range(concurrency)]
+    threads = [threading.Thread(target=client_thread, args=(k,)) for k in range(concurrency)]
     for thread in threads:
         thread.start()
     try:
         start.wait()  # every client connected: the clock starts
     except threading.BrokenBarrierError:
         pass  # a client failed; reported below
-    started = time.perf_counter()
+    opened = time.perf_counter() + WARM_UP_SECONDS
+    while not errors and time.perf_counter() < opened + window:
+        time.sleep(0.05)
+    closed = time.perf_counter()
+    stop.set()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - started
     failures = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
     if failures:
         raise SystemExit(f"throughput: alinea call failed: {failures[0]!r}")
-    sentences, tokens = translated_counts(responses, pieces, model_output)
-    if sentences != workload.sentence_count:
-        print(f"warning: alinea translated {sentences} sentences of {workload.name}, "
-              f"expected {workload.sentence_count}", file=sys.stderr)
-    return Row(workload.name, "alinea", len(documents), sentences, tokens, seconds, latencies,
-               server.peak_rss_mib(), concurrency, alignment)
+    inside = [(latency, response) for finished, latency, response in completed if opened <= finished < closed]
+    if not inside:
+        raise SystemExit(f"throughput: no {workload.name} document completed within a {window:g} s window; "
+                         "raise --window")
+    sentences, tokens = translated_counts([response for _, response in inside], pieces, model_output)
+    return Row(workload.name, "alinea", len(inside), sentences, tokens, closed - opened,
+               [latency for latency, _ in inside], server.peak_rss_mib(), concurrency, alignment)
 
 
 def translated_counts(responses, pieces: TargetPieces, model_output: dict[str, str]) -> tuple[int, int]:
@@ -609,6 +623,7 @@ def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
         "ctranslate2_settings": asdict(settings),
         "command": shlex.join(sys.orig_argv),
         "runs": args.runs,
+        "window": args.window,
     }
 
 
@@ -713,6 +728,9 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         ENTITY_NOTE,
         f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
         "over the documents of every run; transformers once",
+        f"alinea: steady state; each run measures the {info['window']:g} s after a {WARM_UP_SECONDS:g} s warm-up, "
+        "with every client cycling through the workload's documents; docs and sentences = those completed in "
+        "the window",
         f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
         f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, decoding limit "
         f"{s['length_ratio']:g}n + {s['length_margin']} pieces for n source pieces (at most {s['max_decoding_length']}), "
@@ -753,6 +771,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", help="address of a running server (default: start one on --model-dir)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     parser.add_argument("--concurrency", default="1,4,16", help="client threads, comma-separated (default 1,4,16)")
+    parser.add_argument("--window", type=float, default=8.0,
+                        help="seconds of each alinea run that are measured, after a warm-up (default 8)")
     args = parser.parse_args(argv)
     try:
         args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
@@ -762,6 +782,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--concurrency needs at least one number, each ≥ 1")
     if min(args.sentences, args.repeat, args.runs) < 1 or not 1 <= args.beam_size <= 16:
         parser.error("--sentences, --repeat and --runs must be ≥ 1, --beam-size 1 to 16")
+    if args.window <= 0:
+        parser.error("--window must be positive")
     if args.hf_model and not (args.hf_model / "config.json").is_file():
         parser.error(f"--hf-model {args.hf_model}: not a Hugging Face model directory (no config.json)")
     return args
@@ -800,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
                     rows.append(median_run([measure_alinea(server, manifest, workload, args.beam_size, concurrency,
-                                                           alignment, pieces, model_output[workload.name])
+                                                           alignment, pieces, model_output[workload.name], args.window)
                                             for _ in range(args.runs)]))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:

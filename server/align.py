@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
+import numpy as np
+
 from alinea.server.records import Span, WordAlignment
 
 Link = tuple[int, int]  # (source word index, target word index)
@@ -56,40 +58,38 @@ def word_attention(
     target_pieces: list[Span],
     target_words: list[Span],
     attention: list[list[float]],
-) -> list[list[float]]:
-    """matrix[j][i]: attention of target word j on source word i.
+) -> np.ndarray:
+    """matrix[j, i]: attention of target word j on source word i.
 
     A source word's weight is the sum over its pieces; a target word's row
     is the mean over its pieces. Bare-space pieces and the source's
-    trailing </s> count for no word.
+    trailing </s> count for no word. Two matrix products with piece-to-word
+    maps: this runs for every sentence the server aligns.
     """
-    source_word = _word_of(source_pieces, source_words)
-    target_word = _word_of(target_pieces, target_words)
-    matrix = [[0.0] * len(source_words) for _ in target_words]
-    pieces = [0] * len(target_words)
-    for t, row in enumerate(attention[: len(target_pieces)]):
-        j = target_word[t]
-        if j is None:
-            continue
-        pieces[j] += 1
-        for s, weight in enumerate(row[: len(source_pieces)]):
-            i = source_word[s]
-            if i is not None:
-                matrix[j][i] += weight
-    return [[w / pieces[j] for w in matrix[j]] if pieces[j] else matrix[j] for j in range(len(target_words))]
+    rows = np.asarray(attention[: len(target_pieces)], dtype=np.float64)
+    rows = rows[:, : len(source_pieces)] if rows.ndim == 2 else np.zeros((0, 0))
+    source_map = np.zeros((rows.shape[1], len(source_words)))
+    for s, i in enumerate(_word_of(source_pieces, source_words)[: rows.shape[1]]):
+        if i is not None:
+            source_map[s, i] = 1.0
+    target_map = np.zeros((len(target_words), rows.shape[0]))
+    for t, j in enumerate(_word_of(target_pieces, target_words)[: rows.shape[0]]):
+        if j is not None:
+            target_map[j, t] = 1.0
+    counts = target_map.sum(axis=1, keepdims=True)
+    return (target_map @ rows @ source_map) / np.maximum(counts, 1.0)
 
 
-def _argmax(values: list[float]) -> int:
-    return max(range(len(values)), key=values.__getitem__)
+def directions(matrix: np.ndarray) -> tuple[set[Link], set[Link]]:
+    """(target→source, source→target) argmax links of a word attention matrix; all-zero rows and columns link nothing.
 
-
-def directions(matrix: list[list[float]]) -> tuple[set[Link], set[Link]]:
-    """(target→source, source→target) argmax links of a word attention matrix; all-zero rows and columns link nothing."""
-    if not matrix or not matrix[0]:
+    Ties go to the first word, in both directions.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or 0 in matrix.shape:
         return set(), set()
-    forward = {(_argmax(row), j) for j, row in enumerate(matrix) if any(row)}
-    columns = [list(column) for column in zip(*matrix)]
-    backward = {(i, _argmax(column)) for i, column in enumerate(columns) if any(column)}
+    forward = {(int(i), j) for j, i in enumerate(matrix.argmax(axis=1)) if matrix[j].any()}
+    backward = {(i, int(j)) for i, j in enumerate(matrix.argmax(axis=0)) if matrix[:, i].any()}
     return forward, backward
 
 
@@ -137,6 +137,10 @@ def word_links(
     """
     forward, backward = directions(word_attention(source_pieces, source_words, target_pieces, target_words, attention))
     return forward & backward
+
+
+def _argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
 
 
 def piece_argmax_links(

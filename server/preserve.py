@@ -191,6 +191,8 @@ def _apply(text: str, edits: list[_Edit]):
 def _realign(source_text: str, alignments: tuple[WordAlignment, ...], edits: list[_Edit], shift,
              placed: dict[int, Span], mentions: list[Mention]) -> tuple[WordAlignment, ...]:
     """Links to replaced words are dropped; each repaired entity's source words link to its new words."""
+    if not edits:
+        return alignments  # nothing moved: already in (target, source) order, each link once
     links = [
         WordAlignment(a.source, shift(a.target))
         for a in alignments
