@@ -154,5 +154,7 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert f"weight 0.5 from step 1, then weight 0.2 from step {second['step'] + 1:,}:" in card
     assert "--guided-alignment 0." in card  # the exported checkpoint's own weight
+    assert f"Exponential smoothing (`alinea.models.train.smoothing`), rate 0.5 from step {third['step'] + 1:,}" in card
+    assert f"| {fourth['step']:,} |" in card and " ≈" in card
     assert set(aers := hansards_aer(model_dir, threads=1)) == {"argmax", "server"}
     assert all(0.0 <= aer <= 1.0 for aer in aers.values())

@@ -68,6 +68,20 @@ def guided_alignment_lines(work_dir: Path, curve: list[dict]) -> list[str]:
     ]
 
 
+def smoothing_lines(curve: list[dict]) -> list[str]:
+    """What the card says about exponential smoothing: its rates and from which steps."""
+    history = next((r["exponential_smoothing"] for r in reversed(curve) if r.get("exponential_smoothing")), [])
+    if not history:
+        return []
+    rates = ", then ".join(f"rate {rate:g} from step {int(step):,}" for step, rate in history)
+    return [
+        f"Exponential smoothing (`alinea.models.train.smoothing`), {rates}: evaluations, the best checkpoint and",
+        "this export use a moving average of the weights, which each step moves that fraction of the way to the",
+        "current weights.",
+        "",
+    ]
+
+
 def _predicting_step_note(curve: list[dict]) -> str:
     """Runs from before guidance moved to the reading step measured (and guided) the predicting step: say up to when."""
     predicting = [r["step"] for r in curve if r.get("aer_rows") == "step"]
@@ -145,6 +159,7 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
         f" {'bfloat16 autocast' if config.bf16 else 'float32'}.",
         "",
         *guided_alignment_lines(work_dir, curve),
+        *smoothing_lines(curve),
         f"This checkpoint: step {summary['step']:,}, {tokens / 1e6:.1f}M target tokens seen "
         + (f"({summary['epoch']:.2f} epochs), " if "epoch" in summary else "")
         + f"{hours:.2f} h of wall time on {cpu_description()} (no GPU), "
@@ -166,7 +181,8 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
             "",
             f"- Speed: the seed article translates in {report.seed_seconds:.2f} s once the model is loaded "
             f"(load: {report.load_seconds:.2f} s); the dev set in {report.dev_seconds:.1f} s "
-            f"({report.dev_lines / max(report.dev_seconds, 1e-9):.0f} sentences/s), 2 threads.",
+            f"({report.dev_lines / max(report.dev_seconds, 1e-9):.0f} sentences/s), through the server's "
+            "translator (two CTranslate2 replicas, one core each).",
             f"- Verbatim copying on the dev set: {report.dev_numbers_copied:.1f}% of {report.dev_numbers_total} source numbers and "
             f"{report.dev_names_copied:.1f}% of {report.dev_names_total} names (capitalised words the reference keeps unchanged) "
             "appear in the output.",
@@ -184,13 +200,13 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
             f"int8 CTranslate2, beam {curve[-1].get('beam', config.eval_beam)}; train loss is label-smoothed cross-entropy "
             "per target token since the previous evaluation; Hansards AER is that of the alignment head's own argmax "
             "(each target piece to its most attended source piece) on the 447-pair WPT-2003 test set "
-            "(— before it was measured)." + _predicting_step_note(curve),
+            "(— before it was measured); ≈ marks the evaluations of smoothed weights." + _predicting_step_note(curve),
             "",
             "| step | target tokens | wall time | epoch | train loss | dev BLEU | dev chrF | Hansards AER |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in curve:
-            mark = " ◀ exported" if r["step"] == summary["step"] else ""
+            mark = (" ≈" if r.get("weights") == "smoothed" else "") + (" ◀ exported" if r["step"] == summary["step"] else "")
             aer = f"{r['hansards_aer']:.3f}" if "hansards_aer" in r else "—"
             lines.append(f"| {r['step']:,} | {r['target_tokens'] / 1e6:.2f}M | {r['wall_seconds'] / 60:.0f} min | {r.get('epoch', 0):.2f} | "
                          f"{r['train_loss']:.3f} | {r['dev_bleu']:.2f} | {r['dev_chrf']:.2f} | {aer}{mark} |")

@@ -1,8 +1,10 @@
 """Score a converted model: BLEU and chrF on the FLORES-200 dev set and on the seed article.
 
-Translation goes through CTranslate2 exactly as the server runs it
-(SentencePiece pieces + ``</s>`` in, pieces out), so the figures describe
-the shipped model, not the PyTorch checkpoint.
+Translation goes through the server's own translator
+(alinea.server.translate: SentencePiece pieces + ``</s>`` in, pieces out,
+the server's threads, decoding limits and the model's length penalty), so
+the figures, timings included, describe the shipped model as served, not
+the PyTorch checkpoint.
 
     python -m alinea.models.train.evaluate models/alinea-fr-en [--beam 4] [--json]
 """
@@ -34,35 +36,38 @@ _NOT_AN_END = re.compile(r"(?:\b[A-ZÀ-Þ]|\b(?:M|MM|Mme|Mlle|Dr|St|Ste|etc|av|a
 
 
 class Translator:
-    """A CTranslate2 model directory with its SentencePiece models, ready to translate lines."""
+    """A model directory ready to translate lines, through the server's own translator.
+
+    alinea.server.translate.Translator with the server's settings (one
+    CTranslate2 replica per core, token batches, a decoding limit per
+    sentence) and the model's length penalty: the scores and the timings
+    are the service's.
+    """
 
     def __init__(self, model_dir: Path, threads: int = 2, length_penalty: float | None = None):
-        """`length_penalty`: None for the manifest's (1.0 for a directory without one, as during training)."""
-        import ctranslate2
+        """`threads`: CTranslate2 replicas, one core each. `length_penalty`: None for the manifest's
+        (1.0 for a directory without one, as during training)."""
         import sentencepiece as spm
+
+        from alinea.server.translate import Translator as ServerTranslator
 
         self.model_dir = Path(model_dir)
         if length_penalty is None:
             has_manifest = (self.model_dir / MANIFEST).is_file()
             length_penalty = Manifest.read(self.model_dir).length_penalty if has_manifest else 1.0
         self.length_penalty = length_penalty
-        self.translator = ctranslate2.Translator(str(self.model_dir), device="cpu", inter_threads=1, intra_threads=threads)
+        settings = TranslatorSettings(inter_threads=threads, intra_threads=1, length_penalty=length_penalty)
+        self.translator = ServerTranslator(self.model_dir, settings)
         self.source = spm.SentencePieceProcessor(model_file=str(self.model_dir / "source.spm"))
         self.target = spm.SentencePieceProcessor(model_file=str(self.model_dir / "target.spm"))
 
-    def translate(self, lines: list[str], beam_size: int = 4, batch_size: int = 32) -> list[str]:
+    def translate(self, lines: list[str], beam_size: int = 4) -> list[str]:
         """Translate each line; empty lines stay empty."""
-        todo = [(i, line) for i, line in enumerate(lines) if line.strip()]
-        pieces = [self.source.encode(line, out_type=str) + ["</s>"] for _, line in todo]
+        todo = [i for i, line in enumerate(lines) if line.strip()]
+        pieces = [self.source.encode(lines[i], out_type=str) + ["</s>"] for i in todo]
         out = [""] * len(lines)
-        # The server's decoding limit per sentence, one call per limit.
-        for limit, positions in TranslatorSettings().by_decoding_limit([len(p) for p in pieces]).items():
-            results = self.translator.translate_batch(
-                [pieces[k] for k in positions], beam_size=beam_size, max_batch_size=batch_size,
-                batch_type="examples", max_decoding_length=limit, length_penalty=self.length_penalty,
-            )
-            for k, result in zip(positions, results):
-                out[todo[k][0]] = self.target.decode(result.hypotheses[0])
+        for i, hypothesis in zip(todo, self.translator.translate(pieces, beam_size=beam_size, attention=False)):
+            out[i] = self.target.decode(hypothesis.tokens)
         return out
 
 
