@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from alinea.models.manifest import MANIFEST, Manifest
+from alinea.server.translate import Translator as ServerTranslator
 from alinea.server.translate import TranslatorSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,8 +49,6 @@ class Translator:
         """`threads`: CTranslate2 replicas, one core each. `length_penalty`: None for the manifest's
         (1.0 for a directory without one, as during training)."""
         import sentencepiece as spm
-
-        from alinea.server.translate import Translator as ServerTranslator
 
         self.model_dir = Path(model_dir)
         if length_penalty is None:
