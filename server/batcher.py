@@ -124,14 +124,18 @@ class Batcher:
     def _next_batch(self) -> list[_Job] | None:
         """Wait for work; take a batch of jobs sharing options, oldest first."""
         with self._ready:
-            while not self._queue:
-                if self._closed:
-                    return None
-                self._ready.wait()
-            # Give concurrent calls a moment to join the batch.
-            deadline = self._queue[0].queued_at + self.max_wait
-            while self._queued_tokens < self.max_batch_tokens and (remaining := deadline - time.monotonic()) > 0:
-                self._ready.wait(remaining)
+            while True:
+                while not self._queue:
+                    if self._closed:
+                        return None
+                    self._ready.wait()
+                # Give concurrent calls a moment to join the batch.
+                deadline = self._queue[0].queued_at + self.max_wait
+                while self._queued_tokens < self.max_batch_tokens and (remaining := deadline - time.monotonic()) > 0:
+                    self._ready.wait(remaining)
+                if self._queue:
+                    break
+                # Another worker took the queue while this one waited: wait for new work.
             options = self._queue[0].options
             batch: list[_Job] = []
             skipped: list[_Job] = []  # other options: they wait for a batch of their own

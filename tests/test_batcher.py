@@ -134,3 +134,19 @@ def test_a_call_ticket_cancels_its_documents():
     assert first.cancelled and not second.cancelled and not call.cancelled
     call.cancel()
     assert second.cancelled
+
+
+def test_workers_waiting_together_survive_an_emptied_queue(tiny_model):
+    # Both workers wait out the same max_wait for the first sentence; the first to wake takes the
+    # whole queue, and the second must go back to waiting rather than fail on an empty queue.
+    batcher = Batcher(tiny_model.translator, max_wait=0.2, workers=2)
+    first = batcher.submit([tokens(tiny_model, "Un.")], beam_size=1, attention=False, ticket=Ticket())
+    time.sleep(0.02)  # the first worker is waiting for company
+    second = batcher.submit([tokens(tiny_model, "Deux.")], beam_size=1, attention=False, ticket=Ticket())
+    for future in first + second:
+        future.result(30)
+    time.sleep(0.1)
+    assert all(worker.is_alive() for worker in batcher._workers)
+    later = batcher.submit([tokens(tiny_model, "Trois.")] * 4, beam_size=1, attention=False, ticket=Ticket())
+    assert all(future.result(30).tokens for future in later)
+    batcher.close()
