@@ -100,14 +100,24 @@ class EntityRecognizer:
     thread-safe).
     """
 
-    def __init__(self, model: str = SPACY_MODEL):
+    def __init__(self, model: str = SPACY_MODEL, use_blis: bool = False):
         import spacy  # the thin client never imports this module
+        from thinc.api import NumpyOps
+        from threadpoolctl import threadpool_limits
 
         # Only the NER component. The "sm" pipelines' NER embeds its own token-to-vector layer;
         # the shared tok2vec component feeds only the excluded tagger and parser, and running it
         # would double the cost for identical entities.
         self._nlp = spacy.load(model, exclude=["tok2vec", "parser", "lemmatizer", "morphologizer", "attribute_ruler",
                                                "senter"])
+        # thinc multiplies matrices with BLIS by default, whose kernels ran the NER's layers at a
+        # sixth of numpy's OpenBLAS speed on an AVX-512 CPU: numpy's cut the NER's time by a third,
+        # with identical entities (bench/throughput.py prints both). One BLAS thread: the
+        # translation model already keeps every core busy, and a second thread would only contend.
+        ops = NumpyOps(use_blis=use_blis)
+        for node in self._nlp.get_pipe("ner").model.walk():
+            node.ops = ops
+        threadpool_limits(limits=1, user_api="blas")
         self._lock = threading.Lock()
         self._common = common_words()
 

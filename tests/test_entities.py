@@ -71,6 +71,12 @@ def test_only_the_ner_component_runs_and_it_needs_no_other(recognizer):
     assert "listener" not in nlp.get_pipe("ner").model.get_ref("tok2vec").name
 
 
+def test_numpy_matrix_products_find_what_blis_finds(recognizer):
+    # The server swaps thinc's BLIS kernels for numpy's BLAS (faster here); the entities must not change.
+    text = SEED_FR.read_text(encoding="utf-8")
+    assert recognizer.find(text) == EntityRecognizer(use_blis=True).find(text)
+
+
 def test_seed_article_entities(recognizer):
     mentions = recognizer.find(SEED_FR.read_text(encoding="utf-8"))
     text = SEED_FR.read_text(encoding="utf-8")
