@@ -10,7 +10,11 @@ Every system translates the same sentences with the same model and beam size:
   server makes them. Throughput: all
   sentences of a workload at once, the ceiling. Latency: one call per
   document, documents one after another; this is the reference for the
-  latency target.
+  latency target. Its process stays up, and makes one more throughput
+  pass right before each alinea run: alinea's ratio to raw is the median
+  of those paired ratios, so that the drift of a shared machine's speed
+  from one minute to the next (raw CTranslate2 alone varied by a quarter
+  between runs here) mostly cancels out of it.
 * alinea: TranslateDocument over gRPC to a server this script starts
   (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
   defaults) or to ``--server``; N client threads, each with its own
@@ -110,6 +114,8 @@ class Row:
     peak_rss_mib: float | None
     concurrency: int | None = None
     word_alignment: bool | None = None
+    # alinea: the median over its runs of each run's tok/s over a raw CTranslate2 pass made just before it.
+    paired_ratio: float | None = None
 
     @property
     def label(self) -> str:
@@ -128,6 +134,10 @@ class Row:
     def latency(self, q: float) -> float:
         return percentile(self.latencies, q)
 
+    def ratio_to(self, baseline: Row) -> float:
+        """Tokens per second over raw CTranslate2's: paired pass by pass where measured so."""
+        return self.paired_ratio if self.paired_ratio is not None else self.tokens_per_second / baseline.tokens_per_second
+
     def to_json(self, baseline: Row) -> dict:
         data = {k: v for k, v in asdict(self).items() if k != "latencies"}
         data.update(
@@ -137,7 +147,7 @@ class Row:
             latency_p50=self.latency(50),
             latency_p95=self.latency(95),
             latency_p99=self.latency(99),
-            tokens_per_second_ratio=self.tokens_per_second / baseline.tokens_per_second,
+            tokens_per_second_ratio=self.ratio_to(baseline),
             latency_p95_ratio=self.latency(95) / baseline.latency(95),
         )
         return data
@@ -270,19 +280,41 @@ def build_workloads(model_dir: Path, sentences: int, repeat: int) -> list[Worklo
 # -- raw CTranslate2 (in a subprocess) ------------------------------------------
 
 
-def measure_ctranslate2(model_dir: Path, workloads: list[Workload], beam_size: int,
-                        runs: int) -> tuple[list[Row], dict[str, dict[str, str]]]:
-    """Raw CTranslate2 on every workload, in a fresh process so that its peak RSS is its own.
+class RawCTranslate2:
+    """Raw CTranslate2 in a spawned process of its own, alive for the whole benchmark.
 
-    Also returns, per workload, each sentence's translation: the model's own
-    output, which alinea's repaired sentences are counted by (translated_counts).
+    Its own process, so that its peak RSS is its own; alive, so that a raw
+    pass can be made right before each alinea run (`throughput_pass`):
+    this machine's speed drifts by a quarter from minute to minute, and a
+    ratio between measurements minutes apart would measure the drift.
     """
-    rows, translations = in_subprocess(_ctranslate2_worker, str(model_dir), workloads, beam_size, runs)
-    return [Row(**row) for row in rows], translations
+
+    def __init__(self, model_dir: Path, workloads: list[Workload], beam_size: int):
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_raw_start,
+                                         initargs=(str(model_dir), workloads, beam_size))
+
+    def measure(self, workload: str, runs: int) -> tuple[Row, dict[str, str]]:
+        """`runs` throughput passes (the median counts) and per-document latencies; each sentence's translation.
+
+        The translations are the model's own output, which alinea's repaired
+        sentences are counted by (translated_counts).
+        """
+        row, translations = self._pool.submit(_raw_measure, workload, runs).result()
+        return Row(**row), translations
+
+    def throughput_pass(self, workload: str) -> float:
+        """Seconds for one pass over the workload's sentences."""
+        return self._pool.submit(_raw_pass, workload).result()
+
+    def close(self) -> None:
+        self._pool.shutdown()
 
 
-def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: int,
-                        runs: int) -> tuple[list[dict], dict[str, dict[str, str]]]:
+_RAW = SimpleNamespace()  # the raw CTranslate2 process's state (_raw_start)
+
+
+def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> None:
     import ctranslate2
 
     from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
@@ -296,11 +328,6 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
         intra_threads=settings.intra_threads,
     )
     tokenizer = SourceTokenizer(Path(model_dir) / "source.spm")
-    detokenizer = TargetDetokenizer(Path(model_dir) / "target.spm")
-    pieces = TargetPieces(Path(model_dir))
-
-    def tokenized(sentences: list[str]) -> list[list[str]]:
-        return [tokenizer.encode(s).tokens + [EOS] for s in sentences]
 
     def translate(batch: list[list[str]]):
         # The options of alinea.server.translate.Translator.translate, attention aside: one
@@ -326,22 +353,34 @@ def _ctranslate2_worker(model_dir: str, workloads: list[Workload], beam_size: in
                 results[i] = result.result()
         return results
 
-    translate(tokenized(workloads[0].sentences[0][:2]))  # warm-up
-    rows, translations = [], {}
-    for workload in workloads:
-        # Tokenized beforehand: only translate_batch is timed.
-        documents = [tokenized(sentences) for sentences in workload.sentences]
-        durations, latencies = [], []
-        for _ in range(runs):
-            started = time.perf_counter()
-            results = translate([sentence for document in documents for sentence in document])
-            durations.append(time.perf_counter() - started)
-            latencies += timed_per_document(translate, documents)
-        texts = [detokenizer.decode(r.hypotheses[0])[0] for r in results]
-        translations[workload.name] = dict(zip((s for document in workload.sentences for s in document), texts))
-        tokens = sum(pieces.count(text) for text in texts)
-        rows.append(raw_row(workload, "ctranslate2", tokens, percentile(durations, 50), latencies))
-    return rows, translations
+    _RAW.translate = translate
+    # Tokenized beforehand: only translate_batch is timed.
+    _RAW.documents = {w.name: [[tokenizer.encode(s).tokens + [EOS] for s in document] for document in w.sentences]
+                      for w in workloads}
+    _RAW.workloads = {w.name: w for w in workloads}
+    _RAW.detokenizer = TargetDetokenizer(Path(model_dir) / "target.spm")
+    _RAW.pieces = TargetPieces(Path(model_dir))
+    translate(_RAW.documents[workloads[0].name][0][:2])  # warm-up
+
+
+def _raw_pass(workload: str) -> float:
+    sentences = [sentence for document in _RAW.documents[workload] for sentence in document]
+    started = time.perf_counter()
+    _RAW.translate(sentences)
+    return time.perf_counter() - started
+
+
+def _raw_measure(workload: str, runs: int) -> tuple[dict, dict[str, str]]:
+    durations, latencies = [], []
+    for _ in range(runs):
+        durations.append(_raw_pass(workload))
+        latencies += timed_per_document(_RAW.translate, _RAW.documents[workload])
+    everything = [sentence for document in _RAW.documents[workload] for sentence in document]
+    texts = [_RAW.detokenizer.decode(r.hypotheses[0])[0] for r in _RAW.translate(everything)]
+    w = _RAW.workloads[workload]
+    translations = dict(zip((s for document in w.sentences for s in document), texts))
+    tokens = sum(_RAW.pieces.count(text) for text in texts)
+    return raw_row(w, "ctranslate2", tokens, percentile(durations, 50), latencies), translations
 
 
 def timed_per_document(translate, documents: list) -> list[float]:
@@ -361,9 +400,11 @@ def raw_row(workload: Workload, system: str, tokens: int, seconds: float, latenc
 
 
 def median_run(runs: list[Row]) -> Row:
-    """The run of median throughput, with the latencies of every run."""
+    """The run of median throughput, with the latencies of every run and the median of their paired ratios."""
     median = sorted(runs, key=lambda r: r.tokens_per_second)[len(runs) // 2]
-    return replace(median, latencies=[latency for run in runs for latency in run.latencies])
+    ratios = [run.paired_ratio for run in runs if run.paired_ratio is not None]
+    return replace(median, latencies=[latency for run in runs for latency in run.latencies],
+                   paired_ratio=percentile(ratios, 50) if ratios else None)
 
 
 def in_subprocess(function, *args):
@@ -379,28 +420,35 @@ def entity_ceilings(model_dir: Path, workloads: list[Workload], rows: list[Row],
     spaCy's NER runs on the same cores as the model: at saturation every
     millisecond it takes is a millisecond the model does not get. Measured
     here in this process, with nothing else running, as the pipeline calls
-    it (the document and its sentence spans).
+    it (the document and its sentence spans); also with thinc's default
+    BLIS kernels, which the server does not use (see EntityRecognizer).
     """
     from alinea.server.entities import EntityRecognizer
     from alinea.server.pipeline import Pipeline
     from alinea.server.tokenize import SourceTokenizer
 
     pipeline = Pipeline(SimpleNamespace(tokenizer=SourceTokenizer(model_dir / "source.spm")), batcher=object())
-    recognizer = EntityRecognizer()
+    recognizers = [EntityRecognizer(), EntityRecognizer(use_blis=True)]
     lines = []
     for workload in workloads:
         spans = [[unit.sentence.span for unit in pipeline._prepare(d)] for d in workload.documents]
-        recognizer.find(workload.documents[0], None, spans[0])  # warm-up
-        started = time.process_time()
-        for document, sentences in zip(workload.documents, spans):
-            recognizer.find(document, None, sentences)
-        ner = (time.process_time() - started) / len(workload.documents) * 1000
+        ner, blis = (cpu_per_document(recognizer, workload.documents, spans) for recognizer in recognizers)
         raw = baseline_of(rows, workload.name)
         model = cores * raw.seconds / raw.documents * 1000
-        lines.append(f"{workload.name}: entity recognition alone takes {ner:.0f} ms of CPU per document, raw "
-                     f"CTranslate2 {model:.0f} ms ({cores} cores × its time per document); with nothing else added, "
-                     f"alinea with entities on could reach at most {model / (model + ner):.2f}× raw")
+        lines.append(f"{workload.name}: entity recognition alone takes {ner:.0f} ms of CPU per document ({blis:.0f} ms "
+                     f"with thinc's default BLIS kernels), raw CTranslate2 {model:.0f} ms ({cores} cores × its time per "
+                     f"document); with nothing else added, alinea with entities on could reach at most "
+                     f"{model / (model + ner):.2f}× raw")
     return lines
+
+
+def cpu_per_document(recognizer, documents: list[str], spans: list[list]) -> float:
+    """Milliseconds of this process's CPU per document for `recognizer.find`, after one warm-up call."""
+    recognizer.find(documents[0], None, spans[0])
+    started = time.process_time()
+    for document, sentences in zip(documents, spans):
+        recognizer.find(document, None, sentences)
+    return (time.process_time() - started) / len(documents) * 1000
 
 
 # -- transformers (in a subprocess) ---------------------------------------------
@@ -648,7 +696,7 @@ def table(rows: list[Row]) -> list[str]:
             f"| {row.workload} | {row.label} | {row.documents} | {row.sentences} | {row.tokens_per_second:,.0f} "
             f"| {row.sentences_per_second:.2f} "
             f"| {row.latency(50):.3f} | {row.latency(95):.3f} | {row.latency(99):.3f} "
-            f"| {rss} | {ratio(row.tokens_per_second / base.tokens_per_second)} "
+            f"| {rss} | {ratio(row.ratio_to(base))} "
             f"| {ratio(row.latency(95) / base.latency(95))} |"
         )
     return lines
@@ -672,11 +720,14 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
         raw = baseline_of(rows, workload)
         for alignment, minimum in ((True, MIN_RATIO_ALIGNMENT_ON), (False, MIN_RATIO_ALIGNMENT_OFF)):
             row = find(rows, workload, "alinea", top, alignment)
-            got = row.tokens_per_second / raw.tokens_per_second
+            got = row.ratio_to(raw)
             mode = "on" if alignment else "off"
             targets.append(Target(
                 f"{workload}: alinea c={top} align+entities {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
                 got >= minimum,
+                f"{got:.2f}×, the median over runs of each run's tok/s over a raw pass just before it "
+                f"(alinea {row.tokens_per_second:,.0f}, raw {raw.tokens_per_second:,.0f} tok/s)"
+                if row.paired_ratio is not None else
                 f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.2f}×",
             ))
         row, hf = find(rows, workload, "alinea", top, True), find(rows, workload, "transformers")
@@ -728,6 +779,9 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         ENTITY_NOTE,
         f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
         "over the documents of every run; transformers once",
+        "tok/s ÷ raw: for alinea, the median over its runs of each run's tok/s over that of a raw CTranslate2 pass "
+        "over the workload made just before the run, so that both meet the machine in the same state; for "
+        "transformers, over the CTranslate2 raw row",
         f"alinea: steady state; each run measures the {info['window']:g} s after a {WARM_UP_SECONDS:g} s warm-up, "
         "with every client cycling through the workload's documents; docs and sentences = those completed in "
         "the window",
@@ -805,28 +859,40 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
           file=sys.stderr)
-    rows, model_output = measure_ctranslate2(model_dir, workloads, args.beam_size, args.runs)
-    ceilings = entity_ceilings(model_dir, workloads, rows, available_cores())
-    if args.hf_model:
-        print("transformers…", file=sys.stderr)
-        rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
-
-    server = Server(args.server) if args.server else start_server(model_dir)
+    raw = RawCTranslate2(model_dir, workloads, args.beam_size)
+    server = None
     try:
+        rows, model_output = [], {}
+        for workload in workloads:
+            row, model_output[workload.name] = raw.measure(workload.name, args.runs)
+            rows.append(row)
+        ceilings = entity_ceilings(model_dir, workloads, rows, available_cores())
+        if args.hf_model:
+            print("transformers…", file=sys.stderr)
+            rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
+
+        server = Server(args.server) if args.server else start_server(model_dir)
         pieces = TargetPieces(model_dir)
         for workload in workloads:
             warm_up(server, manifest, workload, args.beam_size)
         for workload in workloads:
+            base = baseline_of(rows, workload.name)
             for alignment in (True, False):
                 for concurrency in args.concurrency:
                     print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
-                    rows.append(median_run([measure_alinea(server, manifest, workload, args.beam_size, concurrency,
-                                                           alignment, pieces, model_output[workload.name], args.window)
-                                            for _ in range(args.runs)]))
+                    runs = []
+                    for _ in range(args.runs):
+                        raw_tokens_per_second = base.target_tokens / raw.throughput_pass(workload.name)
+                        run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
+                                             pieces, model_output[workload.name], args.window)
+                        runs.append(replace(run, paired_ratio=run.tokens_per_second / raw_tokens_per_second))
+                    rows.append(median_run(runs))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
-        server.stop()
+        raw.close()
+        if server is not None:
+            server.stop()
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
