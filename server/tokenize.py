@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from alinea.server.records import Span
@@ -36,9 +37,10 @@ class SourceTokenizer:
     def encode(self, text: str) -> Pieces:
         proto = self._sp.encode(text, return_type="proto")
         byte_to_char = _byte_to_char_offsets(text)
+        unk = self._sp.unk_id()
         tokens, spans = [], []
         for piece in proto.pieces:
-            tokens.append(UNK if piece.id == self._sp.unk_id() else piece.piece)
+            tokens.append(UNK if piece.id == unk else piece.piece)
             spans.append(Span(byte_to_char[piece.begin], byte_to_char[piece.end]))
         return Pieces(tokens, spans)
 
@@ -73,8 +75,7 @@ def _byte_to_char_offsets(text: str) -> list[int] | range:
     """offsets[b] = code-point index of UTF-8 byte b (and len(text) at the end)."""
     if text.isascii():
         return range(len(text) + 1)
-    offsets: list[int] = []
-    for i, char in enumerate(text):
-        offsets.extend([i] * len(char.encode("utf-8")))
-    offsets.append(len(text))
-    return offsets
+    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    # A code point starts at every byte that is not a continuation byte (0b10xxxxxx).
+    starts = np.cumsum((data & 0xC0) != 0x80) - 1
+    return [*starts.tolist(), len(text)]
