@@ -43,8 +43,10 @@ def align(
     attention: list[list[float]],
 ) -> tuple[WordAlignment, ...]:
     """Word links from attention[target_piece][source_piece]."""
+    if not attention:
+        return ()
     source_words, target_words = words(source_text), words(target_text)
-    if not source_words or not target_words or not attention:
+    if not source_words or not target_words:
         return ()
     links = word_links(source_pieces, source_words, target_pieces, target_words, attention)
     return tuple(
