@@ -90,8 +90,9 @@ def directions(matrix: np.ndarray) -> tuple[set[Link], set[Link]]:
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or 0 in matrix.shape:
         return set(), set()
-    forward = {(int(i), j) for j, i in enumerate(matrix.argmax(axis=1)) if matrix[j].any()}
-    backward = {(i, int(j)) for i, j in enumerate(matrix.argmax(axis=0)) if matrix[:, i].any()}
+    rows, columns = matrix.any(axis=1).tolist(), matrix.any(axis=0).tolist()
+    forward = {(i, j) for j, i in enumerate(matrix.argmax(axis=1).tolist()) if rows[j]}
+    backward = {(i, j) for i, j in enumerate(matrix.argmax(axis=0).tolist()) if columns[i]}
     return forward, backward
 
 
