@@ -825,8 +825,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", help="address of a running server (default: start one on --model-dir)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     parser.add_argument("--concurrency", default="1,4,16", help="client threads, comma-separated (default 1,4,16)")
-    parser.add_argument("--window", type=float, default=8.0,
-                        help="seconds of each alinea run that are measured, after a warm-up (default 8)")
+    parser.add_argument("--window", type=float, default=15.0,
+                        help="seconds of each alinea run that are measured, after a warm-up (default 15)")
     args = parser.parse_args(argv)
     try:
         args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
