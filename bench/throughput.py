@@ -47,7 +47,9 @@ entities in counts the model's own translation of it, see
 translated_counts), sentences/s, per-document
 latency p50/p95/p99, peak RSS (VmHWM: of the server process for alinea; of
 the fresh subprocess that runs the measurement for CTranslate2 and
-transformers), and ratios to raw CTranslate2. Prints a markdown table and
+transformers), and ratios to raw CTranslate2; also alinea's own CPU per
+document with the translation excluded (see overheads), the per-request
+cost that decides how close to raw it can come. Prints a markdown table and
 PASS/FAIL lines for the targets; ``--json OUT`` writes the same as JSON.
 
     python bench/throughput.py --model-dir models/opus-mt-fr-en
@@ -68,7 +70,7 @@ import shlex
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -414,40 +416,76 @@ def in_subprocess(function, *args):
         return pool.submit(function, *args).result()
 
 
-def entity_ceilings(model_dir: Path, workloads: list[Workload], rows: list[Row], cores: int) -> list[str]:
-    """What entity recognition alone costs per document, against raw CTranslate2's CPU for it.
+def overheads(model_dir: Path, workloads: list[Workload], rows: list[Row], cores: int) -> list[str]:
+    """alinea's own CPU per document, translation excluded, against raw CTranslate2's CPU for it.
 
-    spaCy's NER runs on the same cores as the model: at saturation every
-    millisecond it takes is a millisecond the model does not get. Measured
-    here in this process, with nothing else running, as the pipeline calls
-    it (the document and its sentence spans); also with thinc's default
-    BLIS kernels, which the server does not use (see EntityRecognizer).
+    Everything the server does besides translating runs on the same cores
+    as the model: at saturation every millisecond of it is a millisecond
+    the model does not get. Measured here in this process, with nothing
+    else running: the pipeline and the conversion to the gRPC response,
+    with the model's translations made beforehand (PrecomputedBatcher);
+    entity recognition alone as well, also with thinc's default BLIS
+    kernels, which the server does not use (see EntityRecognizer).
     """
     from alinea.server.entities import EntityRecognizer
     from alinea.server.pipeline import Pipeline
-    from alinea.server.tokenize import SourceTokenizer
+    from alinea.server.records import OFF, TranslationOptions
+    from alinea.server.registry import load_model
+    from alinea.server.service import to_response
 
-    pipeline = Pipeline(SimpleNamespace(tokenizer=SourceTokenizer(model_dir / "source.spm")), batcher=object())
-    recognizers = [EntityRecognizer(), EntityRecognizer(use_blis=True)]
+    model = load_model(model_dir, server_translator_settings(model_dir))
+    recognizer, blis = EntityRecognizer(), EntityRecognizer(use_blis=True)
+    pipeline = Pipeline(model, batcher=PrecomputedBatcher(model.translator), recognizer=recognizer)
     lines = []
     for workload in workloads:
-        spans = [[unit.sentence.span for unit in pipeline._prepare(d)] for d in workload.documents]
-        ner, blis = (cpu_per_document(recognizer, workload.documents, spans) for recognizer in recognizers)
+        documents = workload.documents
+        spans = [[unit.sentence.span for unit in pipeline._prepare(d)] for d in documents]
+        mode = {}
+        for name, options in (("on", TranslationOptions()), ("off", TranslationOptions(word_alignment=False,
+                                                                                      entities=OFF))):
+            mode[name] = cpu_per_document(documents, lambda d, o=options: to_response("", pipeline.translate(d, o)))
+        ner = cpu_per_document(range(len(documents)), lambda i: recognizer.find(documents[i], None, spans[i]))
+        ner_blis = cpu_per_document(range(len(documents)), lambda i: blis.find(documents[i], None, spans[i]))
         raw = baseline_of(rows, workload.name)
-        model = cores * raw.seconds / raw.documents * 1000
-        lines.append(f"{workload.name}: entity recognition alone takes {ner:.0f} ms of CPU per document ({blis:.0f} ms "
-                     f"with thinc's default BLIS kernels), raw CTranslate2 {model:.0f} ms ({cores} cores × its time per "
-                     f"document); with nothing else added, alinea with entities on could reach at most "
-                     f"{model / (model + ner):.2f}× raw")
+        model_cpu = cores * raw.seconds / raw.documents * 1000
+        lines.append(
+            f"{workload.name}: alinea's own CPU per document, translation excluded: {mode['on']:.1f} ms with "
+            f"alignment and entities on (entity recognition alone {ner:.1f} ms; {ner_blis:.1f} ms with thinc's "
+            f"default BLIS kernels), {mode['off']:.1f} ms off; raw CTranslate2 {model_cpu:.0f} ms ({cores} cores × "
+            f"its time per document). Were that all, alinea could reach {model_cpu / (model_cpu + mode['on']):.2f}× "
+            f"raw on, {model_cpu / (model_cpu + mode['off']):.2f}× off"
+        )
     return lines
 
 
-def cpu_per_document(recognizer, documents: list[str], spans: list[list]) -> float:
-    """Milliseconds of this process's CPU per document for `recognizer.find`, after one warm-up call."""
-    recognizer.find(documents[0], None, spans[0])
+class PrecomputedBatcher:
+    """A Batcher stand-in that answers at once with the model's translations, made on first request."""
+
+    def __init__(self, translator):
+        self._translator = translator
+        self._done: dict[tuple, object] = {}
+
+    def submit(self, batch: list[list[str]], *, beam_size: int, attention: bool, ticket) -> list[Future]:
+        missing = [tokens for tokens in batch if (tuple(tokens), beam_size, attention) not in self._done]
+        if missing:
+            hypotheses = self._translator.translate(missing, beam_size=beam_size, attention=attention)
+            for tokens, hypothesis in zip(missing, hypotheses):
+                self._done[(tuple(tokens), beam_size, attention)] = hypothesis
+        futures = []
+        for tokens in batch:
+            future = Future()
+            future.set_result(self._done[(tuple(tokens), beam_size, attention)])
+            futures.append(future)
+        return futures
+
+
+def cpu_per_document(documents, process) -> float:
+    """Milliseconds of this process's CPU per `process(document)`, after one untimed pass (which fills caches)."""
+    for document in documents:
+        process(document)
     started = time.process_time()
-    for document, sentences in zip(documents, spans):
-        recognizer.find(document, None, sentences)
+    for document in documents:
+        process(document)
     return (time.process_time() - started) / len(documents) * 1000
 
 
@@ -866,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         for workload in workloads:
             row, model_output[workload.name] = raw.measure(workload.name, args.runs)
             rows.append(row)
-        ceilings = entity_ceilings(model_dir, workloads, rows, available_cores())
+        own_cpu = overheads(model_dir, workloads, rows, available_cores())
         if args.hf_model:
             print("transformers…", file=sys.stderr)
             rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
@@ -896,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
-    found_notes = notes(info, server, hf_reason) + ceilings
+    found_notes = notes(info, server, hf_reason) + own_cpu
     print(report(info, rows, targets, found_notes), flush=True)
     if args.json:
         data = {
