@@ -149,8 +149,13 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     assert not torch.equal(last["smoothed"][weight], last["model"][weight])
 
     # The best checkpoint exports to a served model directory whose attention the AER tool reads.
-    model_dir = tmp_path / "model"
-    export(work, model_dir, evaluate_model=False)
+    model_dir, hf_dir = tmp_path / "model", tmp_path / "hf"
+    export(work, model_dir, evaluate_model=False, hf_output=hf_dir)
+    # The Hugging Face directory kept beside it holds the same weights (the bench's transformers column).
+    from transformers import MarianMTModel
+
+    best = torch.load(work / "checkpoints" / "best.pt", weights_only=False)
+    assert torch.equal(MarianMTModel.from_pretrained(hf_dir).state_dict()[weight], best["model"][weight])
     card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert f"weight 0.5 from step 1, then weight 0.2 from step {second['step'] + 1:,}:" in card
     assert "--guided-alignment 0." in card  # the exported checkpoint's own weight

@@ -38,8 +38,12 @@ def checkpoint_summary(state: dict, work_dir: Path) -> dict:
 
 
 def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str = MODEL_NAME, beam_size: int = 4,
-           evaluate_model: bool = True) -> Manifest:
-    """Write output/ (model.bin, spm files, manifest.json, MODEL_CARD.md) from a checkpoint of work_dir."""
+           evaluate_model: bool = True, hf_output: Path | None = None) -> Manifest:
+    """Write output/ (model.bin, spm files, manifest.json, MODEL_CARD.md) from a checkpoint of work_dir.
+
+    With `hf_output`, the Hugging Face directory converted from is kept
+    there: the same weights for transformers (bench/throughput.py --hf-model).
+    """
     import torch
 
     torch.set_num_threads(2)
@@ -58,7 +62,7 @@ def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str 
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{output.name}-", dir=output.parent) as tmp:
         staging = Path(tmp) / "model"
-        hf_dir = save_hf(model, work_dir, Path(tmp) / "hf")
+        hf_dir = save_hf(model, work_dir, hf_output.resolve() if hf_output else Path(tmp) / "hf")
         converted = convert(hf_dir, staging, source_language="fr", target_language="en", name=name, quantization="int8",
                             description=f"French→English Marian transformer trained from scratch by the alinea project "
                                         f"({count_parameters(model) / 1e6:.1f}M parameters, int8) on Hansard and Tatoeba",
@@ -98,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam", type=int, default=4, help="beam size for the model card's evaluation (default 4)")
     parser.add_argument("--no-eval", action="store_true",
                         help="skip tuning the length penalty and the evaluation (the model card then has no scores)")
+    parser.add_argument("--hf-output", type=Path, metavar="DIR",
+                        help="also keep the Hugging Face directory of the same weights there (for bench/throughput.py "
+                             "--hf-model)")
     args = parser.parse_args(argv)
     manifest = export(args.work_dir.expanduser().resolve(), args.output, checkpoint=args.checkpoint, name=args.name,
-                      beam_size=args.beam, evaluate_model=not args.no_eval)
+                      beam_size=args.beam, evaluate_model=not args.no_eval, hf_output=args.hf_output)
     print(json.dumps(asdict(manifest), indent=2, ensure_ascii=False))
     return 0
 
