@@ -97,7 +97,8 @@ class EntityRecognizer:
 
     Loads spaCy once; `find` is safe to call from many threads (the
     statistical model runs under a lock: it is not documented as
-    thread-safe).
+    thread-safe). Constructing one holds the process's BLAS (numpy's) to
+    one thread.
     """
 
     def __init__(self, model: str = SPACY_MODEL, use_blis: bool = False):
@@ -110,10 +111,9 @@ class EntityRecognizer:
         # would double the cost for identical entities.
         self._nlp = spacy.load(model, exclude=["tok2vec", "parser", "lemmatizer", "morphologizer", "attribute_ruler",
                                                "senter"])
-        # thinc multiplies matrices with BLIS by default, whose kernels ran the NER's layers at a
-        # sixth of numpy's OpenBLAS speed on an AVX-512 CPU: numpy's cut the NER's time by a third,
-        # with identical entities (bench/throughput.py prints both). One BLAS thread: the
-        # translation model already keeps every core busy, and a second thread would only contend.
+        # thinc multiplies matrices with BLIS by default; numpy's OpenBLAS cut the NER's time by a
+        # third on an AVX-512 CPU, with identical entities (bench/throughput.py prints both). One
+        # BLAS thread: the translation model already keeps every core busy.
         ops = NumpyOps(use_blis=use_blis)
         for node in self._nlp.get_pipe("ner").model.walk():
             node.ops = ops
