@@ -365,20 +365,25 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
     translate(_RAW.documents[workloads[0].name][0][:2])  # warm-up
 
 
-def _raw_pass(workload: str) -> float:
+def _timed_pass(workload: str) -> tuple[float, list]:
+    """Seconds for one pass over the workload's sentences, and CTranslate2's results."""
     sentences = [sentence for document in _RAW.documents[workload] for sentence in document]
     started = time.perf_counter()
-    _RAW.translate(sentences)
-    return time.perf_counter() - started
+    results = _RAW.translate(sentences)
+    return time.perf_counter() - started, results
+
+
+def _raw_pass(workload: str) -> float:
+    return _timed_pass(workload)[0]
 
 
 def _raw_measure(workload: str, runs: int) -> tuple[dict, dict[str, str]]:
     durations, latencies = [], []
     for _ in range(runs):
-        durations.append(_raw_pass(workload))
+        seconds, results = _timed_pass(workload)
+        durations.append(seconds)
         latencies += timed_per_document(_RAW.translate, _RAW.documents[workload])
-    everything = [sentence for document in _RAW.documents[workload] for sentence in document]
-    texts = [_RAW.detokenizer.decode(r.hypotheses[0])[0] for r in _RAW.translate(everything)]
+    texts = [_RAW.detokenizer.decode(r.hypotheses[0])[0] for r in results]
     w = _RAW.workloads[workload]
     translations = dict(zip((s for document in w.sentences for s in document), texts))
     tokens = sum(_RAW.pieces.count(text) for text in texts)
