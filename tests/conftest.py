@@ -12,6 +12,7 @@ from alinea.server.launch import LocalServer, start_local_server
 REPO = Path(__file__).resolve().parent.parent
 SEED_FR = REPO / "seeds" / "kremlin-pekin.fr.txt"
 SEED_EN = REPO / "seeds" / "kremlin-pekin.en.ref.txt"
+FLORES_FR = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
 
 
 @pytest.fixture(scope="session")

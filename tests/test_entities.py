@@ -15,7 +15,7 @@ from alinea.server.records import Span, WordAlignment
 from alinea.server.renderings import Rendering
 
 from alinea.client.client import Options
-from conftest import SEED_FR
+from conftest import FLORES_FR, SEED_FR
 
 
 @pytest.fixture(scope="module")
@@ -322,6 +322,34 @@ def test_only_sentences_that_may_hold_a_name_go_through_the_model(recognizer, mo
     # Consecutive sentences go together, for context; the ones without a possible name are skipped.
     assert [t.strip() for t in read] == ["Jeux olympiques à venir. Il parle à Moscou.", "Voir Paris."]
     assert {m.text for m in mentions} >= {"Moscou", "Paris"}
+
+
+def test_the_model_reads_a_possible_name_with_its_context_only(recognizer, monkeypatch):
+    text = ("Selon les habitants du petit village de montagne qui vivent ici depuis toujours et qui connaissent "
+            "bien la région, le maire de Grenoble a démissionné hier soir après une longue réunion du conseil "
+            "municipal qui a duré jusqu’à minuit.")
+    read: list[str] = []
+    pipe = recognizer._nlp.pipe
+    monkeypatch.setattr(recognizer._nlp, "pipe", lambda texts: pipe(read.append(t) or t for t in texts))
+    mentions = recognizer.find(text, sentences=[Span(0, len(text))])
+    # Six tokens before, ten after; "Selon" opens the sentence and is an ordinary word.
+    assert read == ["la région, le maire de Grenoble a démissionné hier soir après une longue réunion du conseil"]
+    assert [m.text for m in mentions] == ["Grenoble"]
+
+
+def test_reading_around_possible_names_finds_what_the_whole_text_gives_on_flores(recognizer):
+    from alinea.server.segment import segment
+
+    lines = FLORES_FR.read_text(encoding="utf-8").splitlines()
+    whole = windowed = differences = 0
+    for i in range(0, len(lines), 10):
+        text = "\n".join(lines[i : i + 10])
+        sentences = [s.span for s in segment(text)]
+        found = {(m.span, m.text) for m in recognizer.find(text)}
+        read = {(m.span, m.text) for m in recognizer.find(text, sentences=sentences)}
+        whole, windowed, differences = whole + len(found), windowed + len(read), differences + len(found ^ read)
+    # 5 differences in 1,148 entities when measured.
+    assert whole > 1000 and differences <= 8, (whole, windowed, differences)
 
 
 def test_reading_sentence_by_sentence_finds_what_the_whole_text_gives(recognizer, tiny_model):
