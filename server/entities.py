@@ -158,7 +158,8 @@ class EntityRecognizer:
         transition features one more: on FLORES-200 dev the entities differ
         from those of the whole text in 5 of 1,148
         (tests/test_entities.py), as they did when whole runs were read, and
-        the model reads a quarter fewer tokens.
+        bench/throughput.py's NER time per FLORES document fell from 10.7 ms
+        to 8.0–9.4 ms.
         """
         runs: list[tuple[Span, list[int]]] = []  # a run of sentences, and where its possible names start
         previous: list[int] = []
