@@ -10,11 +10,13 @@ Every system translates the same sentences with the same model and beam size:
   server makes them. Throughput: all
   sentences of a workload at once, the ceiling. Latency: one call per
   document, documents one after another; this is the reference for the
-  latency target. Its process stays up, and makes one more throughput
-  pass right before each alinea run: alinea's ratio to raw is the median
-  of those paired ratios, so that the drift of a shared machine's speed
-  from one minute to the next (raw CTranslate2 alone varied by a quarter
-  between runs here) mostly cancels out of it.
+  latency target. Its process stays up and makes more throughput passes,
+  one before and one after each alinea run (consecutive runs share one):
+  each run's ratio to raw is over the mean rate of the two passes around
+  it, and alinea's ratio is the median of those paired ratios, so that
+  the drift of a shared machine's speed from one minute to the next (raw
+  CTranslate2 alone varied by a quarter between runs here) mostly cancels
+  out of it.
 * alinea: TranslateDocument over gRPC to a server this script starts
   (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
   defaults) or to ``--server``; N client threads, each with its own
@@ -49,7 +51,9 @@ latency p50/p95/p99, peak RSS (VmHWM: of the server process for alinea; of
 the fresh subprocess that runs the measurement for CTranslate2 and
 transformers), and ratios to raw CTranslate2; also alinea's own CPU per
 document with the translation excluded (see overheads), the per-request
-cost that decides how close to raw it can come. Prints a markdown table and
+cost that decides how close to raw it can come, and the server's CPU per
+document in each run, translation included (see server_cpu), which shows
+what load adds to it. Prints a markdown table and
 PASS/FAIL lines for the targets; ``--json OUT`` writes the same as JSON.
 
     python bench/throughput.py --model-dir models/opus-mt-fr-en
@@ -116,8 +120,10 @@ class Row:
     peak_rss_mib: float | None
     concurrency: int | None = None
     word_alignment: bool | None = None
-    # alinea: the median over its runs of each run's tok/s over a raw CTranslate2 pass made just before it.
+    # alinea: the median over its runs of each run's tok/s over raw CTranslate2's in passes just before and after it.
     paired_ratio: float | None = None
+    # alinea: the CPU time the server process used during the measured window (None for a --server).
+    server_cpu_seconds: float | None = None
 
     @property
     def label(self) -> str:
@@ -186,6 +192,12 @@ def vm_hwm_mib(pid: int | str = "self") -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads together."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_model() -> str:
@@ -285,8 +297,8 @@ def build_workloads(model_dir: Path, sentences: int, repeat: int) -> list[Worklo
 class RawCTranslate2:
     """Raw CTranslate2 in a spawned process of its own, alive for the whole benchmark.
 
-    Its own process, so that its peak RSS is its own; alive, so that a raw
-    pass can be made right before each alinea run (`throughput_pass`):
+    Its own process, so that its peak RSS is its own; alive, so that raw
+    passes can bracket each alinea run (`throughput_pass`):
     this machine's speed drifts by a quarter from minute to minute, and a
     ratio between measurements minutes apart would measure the drift.
     """
@@ -463,6 +475,25 @@ def overheads(model_dir: Path, workloads: list[Workload], rows: list[Row], cores
     return lines
 
 
+def server_cpu(rows: list[Row], cores: int) -> list[str]:
+    """The server's CPU per document in each alinea run, translation included, against raw CTranslate2's.
+
+    Set beside the own CPU that overheads() measures with nothing else
+    running, it shows what load adds: the Python threads and the model
+    slow each other down on shared cores.
+    """
+    lines = []
+    for raw in (r for r in rows if r.system == "ctranslate2"):
+        measured = [r for r in rows if r.workload == raw.workload and r.system == "alinea"
+                    and r.server_cpu_seconds is not None]
+        if measured:
+            each = ", ".join(f"{r.server_cpu_seconds / r.documents * 1000:.0f} ms at c={r.concurrency} "
+                             f"{'on' if r.word_alignment else 'off'}" for r in measured)
+            lines.append(f"{raw.workload}: the server's CPU per document in the measured window, translation "
+                         f"included: {each}; raw CTranslate2 {cores * raw.seconds / raw.documents * 1000:.0f} ms")
+    return lines
+
+
 class PrecomputedBatcher:
     """A Batcher stand-in that answers at once with the model's translations, made on first request."""
 
@@ -556,6 +587,9 @@ class Server:
     def peak_rss_mib(self) -> float | None:
         return vm_hwm_mib(self.local.process.pid) if self.local else None
 
+    def cpu_seconds(self) -> float | None:
+        return cpu_seconds(self.local.process.pid) if self.local else None
+
     def stop(self) -> None:
         if self.local:
             self.local.stop()
@@ -623,9 +657,13 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
     except threading.BrokenBarrierError:
         pass  # a client failed; reported below
     opened = time.perf_counter() + WARM_UP_SECONDS
+    while not errors and time.perf_counter() < opened:
+        time.sleep(0.05)
+    cpu_opened = server.cpu_seconds()
     while not errors and time.perf_counter() < opened + window:
         time.sleep(0.05)
     closed = time.perf_counter()
+    cpu_closed = server.cpu_seconds()
     stop.set()
     for thread in threads:
         thread.join()
@@ -638,7 +676,8 @@ def measure_alinea(server: Server, manifest, workload: Workload, beam_size: int,
                          "raise --window")
     sentences, tokens = translated_counts([response for _, response in inside], pieces, model_output)
     return Row(workload.name, "alinea", len(inside), sentences, tokens, closed - opened,
-               [latency for latency, _ in inside], server.peak_rss_mib(), concurrency, alignment)
+               [latency for latency, _ in inside], server.peak_rss_mib(), concurrency, alignment,
+               server_cpu_seconds=None if cpu_opened is None else cpu_closed - cpu_opened)
 
 
 def translated_counts(responses, pieces: TargetPieces, model_output: dict[str, str]) -> tuple[int, int]:
@@ -768,7 +807,7 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
             targets.append(Target(
                 f"{workload}: alinea c={top} align+entities {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
                 got >= minimum,
-                f"{got:.2f}×, the median over runs of each run's tok/s over a raw pass just before it "
+                f"{got:.2f}×, the median over runs of each run's tok/s over raw passes just before and after it "
                 f"(alinea {row.tokens_per_second:,.0f}, raw {raw.tokens_per_second:,.0f} tok/s)"
                 if row.paired_ratio is not None else
                 f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.2f}×",
@@ -822,9 +861,9 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         ENTITY_NOTE,
         f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
         "over the documents of every run; transformers once",
-        "tok/s ÷ raw: for alinea, the median over its runs of each run's tok/s over that of a raw CTranslate2 pass "
-        "over the workload made just before the run, so that both meet the machine in the same state; for "
-        "transformers, over the CTranslate2 raw row",
+        "tok/s ÷ raw: for alinea, the median over its runs of each run's tok/s over raw CTranslate2's in two "
+        "passes over the workload, just before and just after the run, so that both meet the machine in the same "
+        "state; for transformers, over the CTranslate2 raw row",
         f"alinea: steady state; each run measures the {info['window']:g} s after a {WARM_UP_SECONDS:g} s warm-up, "
         "with every client cycling through the workload's documents; docs and sentences = those completed in "
         "the window",
@@ -925,11 +964,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
                           file=sys.stderr)
                     runs = []
+                    before = raw.throughput_pass(workload.name)
                     for _ in range(args.runs):
-                        raw_tokens_per_second = base.target_tokens / raw.throughput_pass(workload.name)
                         run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
                                              pieces, model_output[workload.name], args.window)
+                        after = raw.throughput_pass(workload.name)
+                        # Raw CTranslate2's rate around the run, from its passes just before and just after:
+                        # a steady drift of the machine's speed during the run cancels out of the ratio.
+                        raw_tokens_per_second = 2 * base.target_tokens / (before + after)
                         runs.append(replace(run, paired_ratio=run.tokens_per_second / raw_tokens_per_second))
+                        before = after
                     rows.append(median_run(runs))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
@@ -939,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
-    found_notes = notes(info, server, hf_reason) + own_cpu
+    found_notes = notes(info, server, hf_reason) + own_cpu + server_cpu(rows, available_cores())
     print(report(info, rows, targets, found_notes), flush=True)
     if args.json:
         data = {

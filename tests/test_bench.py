@@ -1,4 +1,4 @@
-"""The throughput benchmark's token count: what a sentence the server repaired is credited with."""
+"""The throughput benchmark's arithmetic: what a sentence the server repaired is credited with, CPU per document."""
 
 import importlib.util
 import sys
@@ -34,3 +34,16 @@ def test_a_repaired_sentence_counts_the_model_output_and_copies_and_repeats_coun
     # Without the model's output, the repaired span is left out.
     _, without = bench.translated_counts([response], pieces, {})
     assert without == pieces.count("Kremlin won a victory over Beijing today.") + pieces.count(" hesitates.")
+
+
+def test_server_cpu_is_per_document_in_each_run_against_raw_on_every_core():
+    bench = load_bench()
+    raw = bench.Row("flores", "ctranslate2", 30, 316, 9000, 2.5, [0.1], 150.0)
+    on = bench.Row("flores", "alinea", 40, 420, 12000, 15.0, [1.0], 500.0, 16, True, server_cpu_seconds=8.6)
+    off = bench.Row("flores", "alinea", 50, 525, 15000, 15.0, [1.0], 500.0, 16, False, server_cpu_seconds=9.7)
+    remote = bench.Row("seed", "alinea", 5, 90, 3000, 15.0, [1.0], None, 16, True)  # a --server: no CPU read
+    seed_raw = bench.Row("seed", "ctranslate2", 10, 180, 6000, 3.0, [0.3], 160.0)
+    assert bench.server_cpu([raw, on, off, seed_raw, remote], cores=2) == [
+        "flores: the server's CPU per document in the measured window, translation included: "
+        "215 ms at c=16 on, 194 ms at c=16 off; raw CTranslate2 167 ms"
+    ]
