@@ -464,7 +464,7 @@ def overheads(model_dir: Path, workloads: list[Workload], rows: list[Row], cores
         ner = cpu_per_document(range(len(documents)), lambda i: recognizer.find(documents[i], None, spans[i]))
         ner_blis = cpu_per_document(range(len(documents)), lambda i: blis.find(documents[i], None, spans[i]))
         raw = baseline_of(rows, workload.name)
-        model_cpu = cores * raw.seconds / raw.documents * 1000
+        model_cpu = raw_cpu_per_document(raw, cores)
         lines.append(
             f"{workload.name}: alinea's own CPU per document, translation excluded: {mode['on']:.1f} ms with "
             f"alignment and entities on (entity recognition alone {ner:.1f} ms; {ner_blis:.1f} ms with thinc's "
@@ -473,6 +473,11 @@ def overheads(model_dir: Path, workloads: list[Workload], rows: list[Row], cores
             f"raw on, {model_cpu / (model_cpu + mode['off']):.2f}× off"
         )
     return lines
+
+
+def raw_cpu_per_document(raw: Row, cores: int) -> float:
+    """Milliseconds of CPU per document for raw CTranslate2: every core busy for its time per document."""
+    return cores * raw.seconds / raw.documents * 1000
 
 
 def server_cpu(rows: list[Row], cores: int) -> list[str]:
@@ -490,7 +495,7 @@ def server_cpu(rows: list[Row], cores: int) -> list[str]:
             each = ", ".join(f"{r.server_cpu_seconds / r.documents * 1000:.0f} ms at c={r.concurrency} "
                              f"{'on' if r.word_alignment else 'off'}" for r in measured)
             lines.append(f"{raw.workload}: the server's CPU per document in the measured window, translation "
-                         f"included: {each}; raw CTranslate2 {cores * raw.seconds / raw.documents * 1000:.0f} ms")
+                         f"included: {each}; raw CTranslate2 {raw_cpu_per_document(raw, cores):.0f} ms")
     return lines
 
 
