@@ -61,7 +61,7 @@ _NAME_CANDIDATE = re.compile(r"[^\W\d_][\w-]*")
 # Tokens as the statistical model counts them, near enough to measure its context in.
 _TOKEN = re.compile(r"\w+['’]?|[^\w\s]")
 # Tokens around a word that may start a name that the statistical model reads (see _windows).
-CONTEXT_BEFORE, CONTEXT_AFTER = 6, 10
+CONTEXT_BEFORE, CONTEXT_AFTER = 4, 6
 _LEADING_ARTICLE = re.compile(r"^(?:(?:les?|la|l[’']|des|du|d[’'])\s*)+", re.IGNORECASE)
 _CONNECTOR = re.compile(r"\s*(?:de|du|des|d[’']|de la|de l[’']|la|le|les|l[’']|et)\s*$", re.IGNORECASE)
 
@@ -119,9 +119,9 @@ class EntityRecognizer:
         # thinc multiplies matrices with BLIS by default; numpy's OpenBLAS cut the NER's time by a
         # third on an AVX-512 CPU, with identical entities (bench/throughput.py prints both). One
         # BLAS thread: the translation model already keeps every core busy.
-        ops = NumpyOps(use_blis=use_blis)
+        self._ops = NumpyOps(use_blis=use_blis)
         for node in self._nlp.get_pipe("ner").model.walk():
-            node.ops = ops
+            node.ops = self._ops
         threadpool_limits(limits=1, user_api="blas")
         self._lock = threading.Lock()
         self._common = common_words()
@@ -138,7 +138,13 @@ class EntityRecognizer:
         lookup = {renderings.key(k): v for k, v in (glossary or {}).items()}
         found = [*_glossary_terms(text, glossary or {}), *_rule_entities(text)]
         spans = [Span(0, len(text))] if sentences is None else self._windows(text, sentences)
+        from thinc.api import set_current_ops
+
         with self._lock:
+            # The parser builds a model per call, with thinc's current backend. gRPC runs each call
+            # in a fresh contextvars.Context, where thinc has none and would look one up (scanning
+            # every installed package's entry points) every time: the server's one is set instead.
+            set_current_ops(self._ops)
             docs = list(self._nlp.pipe(span.of(text) for span in spans))
         for span, doc in zip(spans, docs):
             for ent in doc.ents:
@@ -154,12 +160,12 @@ class EntityRecognizer:
         rest), so the model reads each such word with CONTEXT_BEFORE tokens
         before it and CONTEXT_AFTER after, overlapping stretches merged and
         none reaching past the run of consecutive sentences with such
-        words. Its token-to-vector layer sees four tokens each way and its
-        transition features one more: on FLORES-200 dev the entities differ
-        from those of the whole text in 5 of 1,148
-        (tests/test_entities.py), as they did when whole runs were read, and
-        bench/throughput.py's NER time per FLORES document fell from 10.7 ms
-        to 8.0–9.4 ms.
+        words. Its token-to-vector layer sees four tokens each way, so four
+        before a word give it the vector it has in the whole text, and six
+        after cover a name of up to three tokens the same way. On FLORES-200
+        dev the entities differ from those of the whole text in 7 of 1,148
+        (tests/test_entities.py; 5 with six tokens before and ten after,
+        which take longer to read).
         """
         runs: list[tuple[Span, list[int]]] = []  # a run of sentences, and where its possible names start
         previous: list[int] = []

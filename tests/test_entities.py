@@ -332,8 +332,8 @@ def test_the_model_reads_a_possible_name_with_its_context_only(recognizer, monke
     pipe = recognizer._nlp.pipe
     monkeypatch.setattr(recognizer._nlp, "pipe", lambda texts: pipe(read.append(t) or t for t in texts))
     mentions = recognizer.find(text, sentences=[Span(0, len(text))])
-    # Six tokens before, ten after; "Selon" opens the sentence and is an ordinary word.
-    assert read == ["la région, le maire de Grenoble a démissionné hier soir après une longue réunion du conseil"]
+    # Four tokens before, six after; "Selon" opens the sentence and is an ordinary word.
+    assert read == [", le maire de Grenoble a démissionné hier soir après une"]
     assert [m.text for m in mentions] == ["Grenoble"]
 
 
@@ -348,8 +348,23 @@ def test_reading_around_possible_names_finds_what_the_whole_text_gives_on_flores
         found = {(m.span, m.text) for m in recognizer.find(text)}
         read = {(m.span, m.text) for m in recognizer.find(text, sentences=sentences)}
         whole, windowed, differences = whole + len(found), windowed + len(read), differences + len(found ^ read)
-    # 5 differences in 1,148 entities when measured.
-    assert whole > 1000 and differences <= 8, (whole, windowed, differences)
+    # 7 differences in 1,148 entities when measured.
+    assert whole > 1000 and differences <= 10, (whole, windowed, differences)
+
+
+def test_a_call_in_a_fresh_context_uses_the_recognizers_own_backend(recognizer, monkeypatch):
+    # gRPC runs each call in an empty contextvars.Context; thinc must not look up a backend there.
+    import contextvars
+
+    import thinc.backends
+
+    def lookup(*args, **kwargs):
+        raise AssertionError("thinc looked up its backend during the call")
+
+    monkeypatch.setattr(thinc.backends, "get_ops", lookup)
+    text = "Le président a rencontré Angela Merkel à Berlin."
+    mentions = contextvars.Context().run(recognizer.find, text)
+    assert {m.text for m in mentions} >= {"Angela Merkel", "Berlin"}
 
 
 def test_reading_sentence_by_sentence_finds_what_the_whole_text_gives(recognizer, tiny_model):
