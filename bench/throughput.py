@@ -812,10 +812,10 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
             targets.append(Target(
                 f"{workload}: alinea c={top} align+entities {mode} ≥ {minimum} × raw CTranslate2 tok/s{note}",
                 got >= minimum,
-                f"{got:.2f}×, the median over runs of each run's tok/s over raw passes just before and after it "
+                f"{got:.3f}×, the median over runs of each run's tok/s over raw passes just before and after it "
                 f"(alinea {row.tokens_per_second:,.0f}, raw {raw.tokens_per_second:,.0f} tok/s)"
                 if row.paired_ratio is not None else
-                f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.2f}×",
+                f"{row.tokens_per_second:,.0f} / {raw.tokens_per_second:,.0f} = {got:.3f}×",
             ))
         row, hf = find(rows, workload, "alinea", top, True), find(rows, workload, "transformers")
         description = (f"{workload}: alinea c={top} align+entities on ≥ {MIN_RATIO_TO_TRANSFORMERS} × transformers "
