@@ -116,9 +116,9 @@ class EntityRecognizer:
         # would double the cost for identical entities.
         self._nlp = spacy.load(model, exclude=["tok2vec", "parser", "lemmatizer", "morphologizer", "attribute_ruler",
                                                "senter"])
-        # thinc multiplies matrices with BLIS by default; numpy's OpenBLAS cut the NER's time by a
-        # third on an AVX-512 CPU, with identical entities (bench/throughput.py prints both). One
-        # BLAS thread: the translation model already keeps every core busy.
+        # thinc multiplies matrices with BLIS by default; numpy's OpenBLAS took less time in every
+        # bench run on an AVX-512 CPU (up to 40% less), with identical entities (bench/throughput.py
+        # prints both). One BLAS thread: the translation model already keeps every core busy.
         self._ops = NumpyOps(use_blis=use_blis)
         for node in self._nlp.get_pipe("ner").model.walk():
             node.ops = self._ops
