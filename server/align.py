@@ -36,17 +36,14 @@ def _word_of(pieces: list[Span], word_spans: list[Span]) -> list[int | None]:
 
 
 def align(
-    source_text: str,
+    source_words: list[Span],
     source_pieces: list[Span],
-    target_text: str,
+    target_words: list[Span],
     target_pieces: list[Span],
     attention: list[list[float]],
 ) -> tuple[WordAlignment, ...]:
-    """Word links from attention[target_piece][source_piece]."""
-    if not attention:
-        return ()
-    source_words, target_words = words(source_text), words(target_text)
-    if not source_words or not target_words:
+    """Word links from attention[target_piece][source_piece], between words() of the two sentences."""
+    if not attention or not source_words or not target_words:
         return ()
     links = word_links(source_pieces, source_words, target_pieces, target_words, attention)
     return tuple(

@@ -259,10 +259,14 @@ def _rule_entities(text: str) -> list[Mention]:
                 end -= 1
             add(label, m.start(), end, Rendering((text[m.start() : end],), renderings.VERBATIM))
 
-    verbatim("URL", _URL, _TRAILING_PUNCTUATION)
-    verbatim("EMAIL", _EMAIL, ".")
-    verbatim("HASHTAG", _HASHTAG)
-    verbatim("MENTION", _MENTION)
+    # Each pattern scans the whole text: those that need a mark most texts lack run only where it is.
+    if "://" in text or "www." in text:
+        verbatim("URL", _URL, _TRAILING_PUNCTUATION)
+    if "@" in text:
+        verbatim("EMAIL", _EMAIL, ".")
+        verbatim("MENTION", _MENTION)
+    if "#" in text:
+        verbatim("HASHTAG", _HASHTAG)
     verbatim("CODE", _CODE)
     for m in _DATE.finditer(text):
         day, year = m.group("day"), m.group("year")

@@ -128,10 +128,12 @@ class Pipeline:
     def _segment(self, unit: _Unit, hypothesis: Hypothesis, options: TranslationOptions) -> Segment:
         s, pieces = unit.sentence, unit.pieces
         target_text, target_spans = self.model.detokenizer.decode(hypothesis.tokens)
-        alignments = align(s.text, pieces.spans, target_text, target_spans, hypothesis.attention or [])
+        source_words, target_words = words(s.text), words(target_text)
+        alignments = align(source_words, pieces.spans, target_words, target_spans, hypothesis.attention or [])
         entities = ()
         if unit.mentions:
-            carried = carry(s.text, list(unit.mentions), target_text, alignments, repair=options.entities == PRESERVE)
+            carried = carry(s.text, list(unit.mentions), target_text, alignments, repair=options.entities == PRESERVE,
+                            source_words=source_words, target_words=target_words)
             target_text, alignments, entities = carried.target_text, carried.alignments, carried.entities
         return Segment(s.index, s.paragraph, s.span, s.text, target_text,
                        alignments=alignments if options.word_alignment else (), entities=entities,

@@ -115,9 +115,13 @@ def _insertion_point(mention: Mention, alignments: tuple[WordAlignment, ...]) ->
     return 0 if alignments else None
 
 
-def carry(source_text: str, mentions: list[Mention], target_text: str,
-          alignments: tuple[WordAlignment, ...], repair: bool) -> Carried:
-    """Check `mentions` (spans of source_text) against the translation; repair the missing ones if `repair`."""
+def carry(source_text: str, mentions: list[Mention], target_text: str, alignments: tuple[WordAlignment, ...],
+          repair: bool, *, source_words: list[Span] | None = None, target_words: list[Span] | None = None) -> Carried:
+    """Check `mentions` (spans of source_text) against the translation; repair the missing ones if `repair`.
+
+    `source_words` and `target_words` are words() of the two texts, where
+    the caller has them already.
+    """
     found: dict[int, tuple[Span, str]] = {}
     taken: list[Span] = []
     aligned = [_aligned(mention, alignments) for mention in mentions]
@@ -133,11 +137,11 @@ def carry(source_text: str, mentions: list[Mention], target_text: str,
                 break
 
     edits: list[_Edit] = []
-    if repair:
-        target_words = words(target_text)
-        for i, mention in enumerate(mentions):
-            if i in found:
-                continue
+    missing = [i for i in range(len(mentions)) if i not in found]
+    if repair and missing:
+        target_words = words(target_text) if target_words is None else target_words
+        for i in missing:
+            mention = mentions[i]
             busy = taken + [e.span for e in edits]
             region = _region(aligned[i], target_text, target_words, busy)
             if region is None:
@@ -158,7 +162,10 @@ def carry(source_text: str, mentions: list[Mention], target_text: str,
         else:
             target, status = None, MISSING
         entities.append(Entity(mention.label, mention.span, target, mention.rendering.expected, status))
-    return Carried(new_text, _realign(source_text, alignments, edits, shift, placed, mentions), tuple(entities))
+    if not edits:  # nothing moved: the links are already in (target, source) order, each once
+        return Carried(new_text, alignments, tuple(entities))
+    source_words = words(source_text) if source_words is None else source_words
+    return Carried(new_text, _realign(source_words, alignments, edits, shift, placed, mentions), tuple(entities))
 
 
 def _apply(text: str, edits: list[_Edit]):
@@ -188,17 +195,14 @@ def _apply(text: str, edits: list[_Edit]):
     return "".join(parts), shift, placed
 
 
-def _realign(source_text: str, alignments: tuple[WordAlignment, ...], edits: list[_Edit], shift,
+def _realign(source_words: list[Span], alignments: tuple[WordAlignment, ...], edits: list[_Edit], shift,
              placed: dict[int, Span], mentions: list[Mention]) -> tuple[WordAlignment, ...]:
     """Links to replaced words are dropped; each repaired entity's source words link to its new words."""
-    if not edits:
-        return alignments  # nothing moved: already in (target, source) order, each link once
     links = [
         WordAlignment(a.source, shift(a.target))
         for a in alignments
         if not any(_overlaps(a.target, e.span) for e in edits if e.span.start < e.span.end)
     ]
-    source_words = words(source_text)
     for i, new_span in placed.items():
         mention_words = [w for w in source_words if _overlaps(w, mentions[i].span)]
         new_words = [Span(new_span.start + w.start, new_span.start + w.end) for w in words(mentions[i].rendering.expected)]

@@ -29,7 +29,7 @@ def test_attention_becomes_word_links():
         [0.1, 0.0, 0.0, 0.6, 0.2, 0.1],
         [0.0, 0.0, 0.0, 0.1, 0.8, 0.1],
     ]
-    links = align(source, source_pieces, target, target_pieces, attention)
+    links = align(words(source), source_pieces, words(target), target_pieces, attention)
     pairs = [(a.source.of(source), a.target.of(target)) for a in links]
     assert pairs == [("Le", "The"), ("chat", "cat"), ("dort", "sleeps"), (".", ".")]
 
@@ -45,7 +45,8 @@ def test_a_stray_argmax_is_dropped_when_the_other_direction_disagrees():
         [0.0, 0.0, 0.9, 0.0, 0.1],
         [0.5, 0.0, 0.0, 0.4, 0.1],  # "." attends to "Le" most, but "Le" attends to "The" most
     ]
-    pairs = [(a.source.of(source), a.target.of(target)) for a in align(source, source_pieces, target, target_pieces, attention)]
+    links = align(words(source), source_pieces, words(target), target_pieces, attention)
+    pairs = [(a.source.of(source), a.target.of(target)) for a in links]
     assert pairs == [("Le", "The"), ("chat", "cat"), ("dort", "sleeps")]
     naive = piece_argmax_links(source_pieces, words(source), target_pieces, words(target), attention)
     assert (0, 3) in naive  # what reading one direction alone would have linked
@@ -53,10 +54,10 @@ def test_a_stray_argmax_is_dropped_when_the_other_direction_disagrees():
 
 def test_eos_column_is_never_linked():
     source, target = "Oui", "Yes"
-    links = align(source, [Span(0, 3)], target, [Span(0, 3)], [[0.1, 0.9]])
+    links = align(words(source), [Span(0, 3)], words(target), [Span(0, 3)], [[0.1, 0.9]])
     assert [(a.source.of(source), a.target.of(target)) for a in links] == [("Oui", "Yes")]
 
 
 def test_nothing_to_align():
-    assert align("", [], "Yes", [Span(0, 3)], [[1.0]]) == ()
-    assert align("Oui", [Span(0, 3)], "Yes", [Span(0, 3)], []) == ()
+    assert align(words(""), [], words("Yes"), [Span(0, 3)], [[1.0]]) == ()
+    assert align(words("Oui"), [Span(0, 3)], words("Yes"), [Span(0, 3)], []) == ()

@@ -1,4 +1,7 @@
+from alinea.server.segment import segment
 from alinea.server.tokenize import SourceTokenizer, TargetDetokenizer
+
+from conftest import SEED_FR
 
 
 def test_source_piece_spans_point_into_the_original_text(tiny_model_dir):
@@ -18,6 +21,25 @@ def test_source_piece_spans_point_into_the_original_text(tiny_model_dir):
     piece = pieces.tokens.index("\u2581été") if "\u2581été" in pieces.tokens else None
     if piece is not None:
         assert pieces.spans[piece].of(text).strip() == "été"
+
+
+def test_spans_from_piece_lengths_equal_sentencepieces_offsets(tiny_model_dir):
+    """Where normalisation only turns spaces into word marks, piece lengths give SentencePiece's own offsets;
+    where it does more (a ligature, two spaces in a row), the offsets are read."""
+    tokenizer = SourceTokenizer(tiny_model_dir / "source.spm")
+    sentences = [s.text for line in SEED_FR.read_text(encoding="utf-8").splitlines() for s in segment(line)]
+    sentences += ["À 11\u00a0h\u00a020, il a dit\u2009: «\u202fnon\u202f».",
+                  "Ωmega ☃ inconnus, 3,5 % à Zürich."]  # pieces unknown to the model
+    by_lengths = [(text, tokenizer._encode_by_lengths(text)) for text in sentences]
+    assert all(pieces is not None for _, pieces in by_lengths[-2:])
+    assert sum(pieces is not None for _, pieces in by_lengths) >= len(sentences) - 2
+    for text, pieces in by_lengths:
+        if pieces is not None:
+            assert pieces == tokenizer._encode_with_offsets(text), text
+    assert "<unk>" in tokenizer.encode(sentences[-1]).tokens
+    for normalised in ("les ﬁns", "les  fins", "les\u3000fins"):
+        assert tokenizer._encode_by_lengths(normalised) is None
+        assert tokenizer.encode(normalised) == tokenizer._encode_with_offsets(normalised)
 
 
 def test_target_detokenizer_matches_sentencepiece(tiny_model_dir):
