@@ -35,6 +35,7 @@ class Pieces:
 class SourceTokenizer:
     def __init__(self, model_file: Path):
         self._sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        self._unk = self._sp.unk_id()
 
     def encode(self, text: str) -> Pieces:
         return self._encode_by_lengths(text) or self._encode_with_offsets(text)
@@ -53,11 +54,10 @@ class SourceTokenizer:
             marked = marked.replace(space, _SPACE)  # one character for one: every length stays
         if "".join(pieces) != _SPACE + marked:
             return None
-        unk = self._sp.unk_id()
         tokens, spans, position = [], [], -1
         for piece, piece_id in zip(pieces, self._sp.piece_to_id(pieces)):
             end = position + len(piece)
-            tokens.append(UNK if piece_id == unk else piece)
+            tokens.append(UNK if piece_id == self._unk else piece)
             spans.append(Span(max(position, 0), end))
             position = end
         return Pieces(tokens, spans)
@@ -65,10 +65,9 @@ class SourceTokenizer:
     def _encode_with_offsets(self, text: str) -> Pieces:
         proto = self._sp.encode(text, return_type="proto")
         byte_to_char = _byte_to_char_offsets(text)
-        unk = self._sp.unk_id()
         tokens, spans = [], []
         for piece in proto.pieces:
-            tokens.append(UNK if piece.id == unk else piece.piece)
+            tokens.append(UNK if piece.id == self._unk else piece.piece)
             spans.append(Span(byte_to_char[piece.begin], byte_to_char[piece.end]))
         return Pieces(tokens, spans)
 
