@@ -26,11 +26,13 @@ Every system translates the same sentences with the same model and beam size:
   (the defaults) and once with both off. The server refuses calls beyond
   its --max-concurrent-requests (16 by default); this script stops at the
   first failed call.
-* transformers (with ``--hf-model``, a Hugging Face Marian directory of the
-  same weights): MarianTokenizer + ``MarianMTModel.generate``, num_beams =
-  beam size, batches of 16 sentences that share a decoding limit,
-  max_new_tokens = that limit, the model's length penalty,
-  torch.set_num_threads(cores). Latency as for
+* transformers, on the same weights: the model directory rebuilt as a
+  Hugging Face Marian directory by ``alinea.models.to_hf`` (int8
+  dequantized), or ``--hf-model DIR``; MarianTokenizer +
+  ``MarianMTModel.generate``, num_beams = beam size, batches of 16
+  sentences that share a decoding limit, max_new_tokens = that limit, the
+  model's length penalty, CTranslate2's stopping rule (early_stopping),
+  torch.set_num_threads(cores). ``--no-transformers`` skips it. Latency as for
   CTranslate2: one document's sentences per call.
 
 Workloads: the first ``--sentences`` lines of the FLORES-200 dev set, sent
@@ -56,9 +58,9 @@ document in each run, translation included (see server_cpu), which shows
 what load adds to it. Prints a markdown table and
 PASS/FAIL lines for the targets; ``--json OUT`` writes the same as JSON.
 
-    python bench/throughput.py --model-dir models/opus-mt-fr-en
+    python bench/throughput.py --sentences 300 --repeat 10
     python bench/throughput.py --model-dir models/opus-mt-fr-en --hf-model ~/opus-mt-fr-en --json bench.json
-    python bench/throughput.py --server localhost:50051 --concurrency 16    # a running server (no RSS)
+    python bench/throughput.py --server localhost:50051 --concurrency 16 --no-transformers   # a running server (no RSS)
 
 Heavy modules (ctranslate2, torch, grpc) are imported where they are used,
 so that each measurement subprocess loads only what it measures.
@@ -72,6 +74,7 @@ import multiprocessing
 import os
 import shlex
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -533,9 +536,35 @@ def cpu_per_document(documents, process) -> float:
 # -- transformers (in a subprocess) ---------------------------------------------
 
 
-def measure_transformers(hf_dir: Path, model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
-    """MarianMTModel.generate on every workload, in a fresh process so that its peak RSS is its own."""
-    return [Row(**row) for row in in_subprocess(_transformers_worker, str(hf_dir), str(model_dir), workloads, beam_size)]
+def transformers_missing() -> str | None:
+    """Why the transformers rows cannot be measured here, or None."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    return f"{' and '.join(missing)} not installed (pip install -e '.[dev]')" if missing else None
+
+
+def measure_transformers(hf_dir: Path | None, model_dir: Path, workloads: list[Workload], beam_size: int) -> list[Row]:
+    """MarianMTModel.generate on every workload, in a fresh process so that its peak RSS is its own.
+
+    Without `hf_dir`, the served weights are rebuilt for transformers first
+    (alinea.models.to_hf, int8 dequantized), in a process of their own too:
+    this one stays a light client.
+    """
+    with tempfile.TemporaryDirectory(prefix="alinea-hf-") as tmp:
+        if hf_dir is None:
+            hf_dir = Path(tmp) / "hf"
+            in_subprocess(_export_hf, str(model_dir), str(hf_dir))
+        rows = in_subprocess(_transformers_worker, str(hf_dir), str(model_dir), workloads, beam_size)
+    return [Row(**row) for row in rows]
+
+
+def _export_hf(model_dir: str, output: str) -> None:
+    from alinea.models.to_hf import to_hf
+    from alinea.models.train.model import quiet_libraries
+
+    quiet_libraries()
+    to_hf(Path(model_dir), Path(output))
 
 
 def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload], beam_size: int) -> list[dict]:
@@ -562,8 +591,11 @@ def _transformers_worker(hf_dir: str, model_dir: str, workloads: list[Workload],
                 batch = positions[start : start + HF_BATCH_SIZE]
                 inputs = tokenizer([sentences[i] for i in batch], return_tensors="pt", padding=True)
                 with torch.inference_mode():
+                    # early_stopping=True is CTranslate2's rule (patience 1): stop once beam_size hypotheses
+                    # are finished. transformers' default goes on while a longer one could still score higher,
+                    # which under length penalty 2 runs most sentences to the limit in repeated text.
                     generated = model.generate(**inputs, num_beams=beam_size, max_new_tokens=limit,
-                                               length_penalty=settings.length_penalty)
+                                               length_penalty=settings.length_penalty, early_stopping=True)
                 for i, text in zip(batch, tokenizer.batch_decode(generated, skip_special_tokens=True)):
                     outputs[i] = text
         return outputs
@@ -901,8 +933,9 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, help="alinea model directory (default: the shipped default model)")
-    parser.add_argument("--hf-model", type=Path, help="Hugging Face Marian directory of the same weights, "
-                        "for the transformers column (skipped without it)")
+    parser.add_argument("--hf-model", type=Path, help="Hugging Face Marian directory of the same weights for the "
+                        "transformers rows (default: rebuilt from the model directory by alinea.models.to_hf)")
+    parser.add_argument("--no-transformers", action="store_true", help="skip the transformers rows")
     parser.add_argument("--sentences", type=int, default=500, help="FLORES dev lines to translate (default 500)")
     parser.add_argument("--repeat", type=int, default=20,
                         help="copies of the seed article, one document each (default 20)")
@@ -925,6 +958,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--sentences, --repeat and --runs must be ≥ 1, --beam-size 1 to 16")
     if args.window <= 0:
         parser.error("--window must be positive")
+    if args.hf_model and args.no_transformers:
+        parser.error("--hf-model and --no-transformers exclude each other")
     if args.hf_model and not (args.hf_model / "config.json").is_file():
         parser.error(f"--hf-model {args.hf_model}: not a Hugging Face model directory (no config.json)")
     return args
@@ -941,8 +976,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = Manifest.read(model_dir)
     workloads = build_workloads(model_dir, args.sentences, args.repeat)
     info = header(args, manifest, model_dir)
-    hf_reason = (None if args.hf_model
-                 else "no --hf-model DIR given (a Hugging Face Marian directory of the same weights)")
+    hf_reason = "--no-transformers" if args.no_transformers else transformers_missing()
 
     print(f"CTranslate2 raw on {', '.join(f'{w.name} ({w.sentence_count} sentences)' for w in workloads)}…",
           file=sys.stderr)
@@ -954,7 +988,7 @@ def main(argv: list[str] | None = None) -> int:
             row, model_output[workload.name] = raw.measure(workload.name, args.runs)
             rows.append(row)
         own_cpu = overheads(model_dir, workloads, rows, available_cores())
-        if args.hf_model:
+        if hf_reason is None:
             print("transformers…", file=sys.stderr)
             rows += measure_transformers(args.hf_model, model_dir, workloads, args.beam_size)
 

@@ -4,8 +4,8 @@ A served model (models/alinea-fr-en/) holds only CTranslate2's model.bin,
 its vocabulary and the SentencePiece models; the Hugging Face directory it
 was converted from stays in a training work dir that is not shipped. This
 module inverts CTranslate2's TransformersConverter (MarianMTLoader), so that
-transformers can run the very weights alinea serves, e.g. as the baseline
-of ``bench/throughput.py --hf-model``::
+transformers can run the very weights alinea serves (bench/throughput.py
+does, for its transformers baseline)::
 
     python -m alinea.models.to_hf models/alinea-fr-en /tmp/hf-alinea
 

@@ -47,3 +47,16 @@ def test_server_cpu_is_per_document_in_each_run_against_raw_on_every_core():
         "flores: the server's CPU per document in the measured window, translation included: "
         "215 ms at c=16 on, 194 ms at c=16 off; raw CTranslate2 167 ms"
     ]
+
+
+def test_transformers_rows_run_on_the_served_weights_rebuilt(tiny_model_dir, monkeypatch):
+    """Without --hf-model the bench rebuilds the served model for transformers and measures it."""
+    bench = load_bench()
+    # Its measurements run in spawned processes, which import the bench as "throughput" on this sys.path.
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    sentences = ["Le Kremlin a gagné.", "Pékin hésite encore."]
+    workload = bench.Workload("tiny", [" ".join(sentences)], [sentences])
+    [row] = bench.measure_transformers(None, tiny_model_dir, [workload], beam_size=2)
+    assert (row.workload, row.system, row.sentences) == ("tiny", "transformers", 2)
+    assert row.target_tokens > 0 and row.seconds > 0 and len(row.latencies) == 1
+    assert row.peak_rss_mib > 0
