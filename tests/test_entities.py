@@ -316,8 +316,8 @@ def test_only_sentences_that_may_hold_a_name_go_through_the_model(recognizer, mo
     text = "Le chat dort. Il pleut sur la ville. Jeux olympiques à venir. Il parle à Moscou. Il pleut. Voir Paris."
     sentences = [Span(m.start(), m.end()) for m in re.finditer(r"[^.]+\.", text)]
     read: list[str] = []
-    pipe = recognizer._nlp.pipe
-    monkeypatch.setattr(recognizer._nlp, "pipe", lambda texts: pipe(read.append(t) or t for t in texts))
+    make_doc = recognizer._nlp.make_doc
+    monkeypatch.setattr(recognizer._nlp, "make_doc", lambda t: make_doc(read.append(t) or t))
     mentions = recognizer.find(text, sentences=sentences)
     # Consecutive sentences go together, for context; the ones without a possible name are skipped.
     assert [t.strip() for t in read] == ["Jeux olympiques à venir. Il parle à Moscou.", "Voir Paris."]
@@ -329,8 +329,8 @@ def test_the_model_reads_a_possible_name_with_its_context_only(recognizer, monke
             "bien la région, le maire de Grenoble a démissionné hier soir après une longue réunion du conseil "
             "municipal qui a duré jusqu’à minuit.")
     read: list[str] = []
-    pipe = recognizer._nlp.pipe
-    monkeypatch.setattr(recognizer._nlp, "pipe", lambda texts: pipe(read.append(t) or t for t in texts))
+    make_doc = recognizer._nlp.make_doc
+    monkeypatch.setattr(recognizer._nlp, "make_doc", lambda t: make_doc(read.append(t) or t))
     mentions = recognizer.find(text, sentences=[Span(0, len(text))])
     # Four tokens before, six after; "Selon" opens the sentence and is an ordinary word.
     assert read == [", le maire de Grenoble a démissionné hier soir après une"]
