@@ -117,8 +117,8 @@ class EntityRecognizer:
         self._nlp = spacy.load(model, exclude=["tok2vec", "parser", "lemmatizer", "morphologizer", "attribute_ruler",
                                                "senter"])
         # thinc multiplies matrices with BLIS by default; numpy's OpenBLAS took less time in every
-        # bench run on an AVX-512 CPU (up to 40% less), with identical entities (bench/throughput.py
-        # prints both). One BLAS thread: the translation model already keeps every core busy.
+        # bench run, on AMD EPYC hosts with and without AVX-512 (up to 40% less), with identical
+        # entities (bench/throughput.py prints both). One BLAS thread: the translation model already keeps every core busy.
         self._ops = NumpyOps(use_blis=use_blis)
         self._ner = self._nlp.get_pipe("ner")
         for node in self._ner.model.walk():
