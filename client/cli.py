@@ -467,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--check", action="store_true", help="exit 1 if a score fell below its baseline by more than the tolerance")
     ev.add_argument("--tolerance-bleu", type=float, default=1.0, help="BLEU points (default %(default)s)")
     ev.add_argument("--tolerance-chrf", type=float, default=1.0, help="chrF and chrF++ points (default %(default)s)")
-    ev.add_argument("--tolerance-entities", type=float, default=0.0, help="entity preservation rate, 0-1 (default %(default)s)")
+    ev.add_argument("--tolerance-entities", type=float, default=0.5,
+                    help="entity preservation, percentage points (default %(default)s)")
     ev.add_argument("--worst", type=int, default=5, help="segments to show that fell most (default %(default)s)")
     ev.add_argument("--compare", nargs=2, type=Path, metavar=("OUT_A", "OUT_B"),
                     help="paired bootstrap test of two outputs against --reference")

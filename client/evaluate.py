@@ -345,16 +345,13 @@ def check(report: Report, baseline: Report, tolerances: dict[str, float]) -> lis
                                           before.score, float("nan"), tolerance))
         elif now.score < before.score - tolerance:
             regressions.append(Regression(report.testset, metric, before.score, now.score, tolerance))
-    if baseline.entity_preservation is not None and report.entity_preservation is not None:
-        tolerance = tolerances.get("entities", 0.0)
-        if report.entity_preservation < baseline.entity_preservation - tolerance:
-            regressions.append(Regression(report.testset, "entity preservation", baseline.entity_preservation,
-                                          report.entity_preservation, tolerance))
-    if baseline.reference_entity_rate is not None and report.reference_entity_rate is not None:
-        tolerance = tolerances.get("entities", 0.0)
-        if report.reference_entity_rate < baseline.reference_entity_rate - tolerance:
-            regressions.append(Regression(report.testset, "entity preservation (in reference)",
-                                          baseline.reference_entity_rate, report.reference_entity_rate, tolerance))
+    # Entity rates are shares (0-1); the gate compares them in percentage points, as it prints them.
+    tolerance = tolerances.get("entities", 0.0)
+    for metric, before, now in (("entity preservation", baseline.entity_preservation, report.entity_preservation),
+                                ("entity preservation (in reference)", baseline.reference_entity_rate,
+                                 report.reference_entity_rate)):
+        if before is not None and now is not None and 100 * now < 100 * before - tolerance:
+            regressions.append(Regression(report.testset, metric, 100 * before, 100 * now, tolerance))
     return regressions
 
 

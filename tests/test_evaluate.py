@@ -96,6 +96,20 @@ def test_changed_signature_is_a_failure():
     assert "signature changed" in str(regression)
 
 
+def test_entity_rates_are_gated_in_percentage_points():
+    before = evaluate.Report("set", "m", 1, {}, entity_preservation=0.95, reference_entities=1000,
+                             reference_entity_rate=0.9989)
+    slight = evaluate.Report("set", "m", 1, {}, entity_preservation=0.95, reference_entities=998,
+                             reference_entity_rate=0.9957)
+    assert evaluate.check(slight, before, {"entities": 0.5}) == []
+    (regression,) = evaluate.check(slight, before, {"entities": 0.1})
+    assert str(regression) == ("set: entity preservation (in reference) fell 0.32 points "
+                               "(99.89 → 99.57; tolerance 0.1)")
+    worse = evaluate.Report("set", "m", 1, {}, entity_preservation=0.90)
+    (regression,) = evaluate.check(worse, before, {"entities": 0.5})
+    assert regression.metric == "entity preservation" and regression.current == pytest.approx(90.0)
+
+
 def test_entity_preservation(tmp_path):
     entities = tmp_path / "e.tsv"
     entities.write_text("# header\nPékin\tLOC\tBeijing|Peking\t2\nOtan\tORG\tNATO\t1\nUS\tLOC\tUS\t1\n")
