@@ -1,13 +1,17 @@
-"""How to spend the cores: CTranslate2 thread layouts and sub-batch sizes on this machine.
+"""How to spend the cores: CTranslate2 thread layouts, sub-batch sizes and compute types on this machine.
 
     python bench/threads.py [--model-dir models/alinea-fr-en] [--sentences 316]
 
 For each layout (inter_threads × intra_threads) and sub-batch size (source
-tokens), prints the time raw CTranslate2 takes to translate FLORES-200 dev
-sentences in one translate_batch call (throughput) and the median time for
-the seed article's sentences (latency, five calls). alinea-server's
-defaults (one batch per core, one thread per batch, 512-token sub-batches)
-come from these figures: see docs/operations.md.
+tokens), then for each compute type CTranslate2 offers on this CPU in the
+server's layout, prints the time raw CTranslate2 takes to translate
+FLORES-200 dev sentences in one call (throughput), the median time for the
+seed article's paragraphs (latency, median of `--latency-calls`, 5), and the BLEU of the
+FLORES output. Every call decodes as alinea-server does
+(alinea.server.translate.Translator: per-sentence decoding limits, the
+model's length penalty). The server's defaults (one batch per core, one
+thread per batch, 512-token sub-batches, the type the model was converted
+to) come from these figures: see docs/operations.md.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import time
 from pathlib import Path
 
 import ctranslate2
+import sacrebleu
 import sentencepiece as spm
 
-from alinea.server.translate import available_cores
+from alinea.models.manifest import Manifest
+from alinea.server.translate import Translator, TranslatorSettings, available_cores
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,6 +36,7 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=REPO / "models" / "alinea-fr-en")
     parser.add_argument("--sentences", type=int, default=316)
     parser.add_argument("--beam-size", type=int, default=4)
+    parser.add_argument("--latency-calls", type=int, default=5, help="seed article calls per setting, for the median")
     args = parser.parse_args()
     cores = available_cores()
     encode = spm.SentencePieceProcessor(model_file=str(args.model_dir / "source.spm"))
@@ -39,28 +46,38 @@ def main() -> None:
 
     flores = tokens((REPO / "tests/quality/flores200-dev/flores200-dev.fr").read_text(encoding="utf-8")
                     .splitlines()[: args.sentences])
+    references = (REPO / "tests/quality/flores200-dev/flores200-dev.en").read_text(encoding="utf-8")
+    references = references.splitlines()[: len(flores)]
     seed = tokens((REPO / "seeds/kremlin-pekin.fr.txt").read_text(encoding="utf-8").split("\n"))
+    length_penalty = Manifest.read(args.model_dir).length_penalty
+    decode = spm.SentencePieceProcessor(model_file=str(args.model_dir / "target.spm"))
     layouts = sorted({(1, cores), (1, 1), (cores, 1), (2 * cores, 1)})
-    print(f"{args.model_dir.name}, {cores} cores, beam {args.beam_size}: {len(flores)} FLORES dev sentences "
-          f"in one call; the seed article ({len(seed)} paragraphs, one input each), median of 5 calls")
-    print("| inter × intra threads | sub-batch tokens | FLORES s | sentences/s | seed s |")
-    print("|---|---:|---:|---:|---:|")
-    for inter, intra in layouts:
-        translator = ctranslate2.Translator(str(args.model_dir), device="cpu", inter_threads=inter, intra_threads=intra)
-        for sub_batch in (256, 512, 1024):
-            def run(batch: list[list[str]]) -> float:
-                started = time.perf_counter()
-                translator.translate_batch(batch, beam_size=args.beam_size, max_batch_size=sub_batch,
-                                           batch_type="tokens", max_decoding_length=512)
-                return time.perf_counter() - started
+    runs = [TranslatorSettings(inter_threads=inter, intra_threads=intra, max_batch_tokens=sub_batch,
+                               length_penalty=length_penalty)
+            for inter, intra in layouts for sub_batch in (256, 512, 1024)]
+    runs += [TranslatorSettings(compute_type=compute_type, length_penalty=length_penalty)
+             for compute_type in sorted(ctranslate2.get_supported_compute_types("cpu"))]
+    print(f"{args.model_dir.name} ({Manifest.read(args.model_dir).quantization}), {cores} cores, "
+          f"beam {args.beam_size}, length penalty {length_penalty:g}: {len(flores)} FLORES dev sentences in one "
+          f"call; the seed article ({len(seed)} paragraphs, one input each), median of {args.latency_calls} calls")
+    print("| inter × intra threads | sub-batch tokens | compute type | FLORES s | sentences/s | seed s | FLORES BLEU |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for settings in runs:
+        translator = Translator(args.model_dir, settings)
 
-            run(seed)  # warm up
-            throughput = run(flores)
-            latency = statistics.median(run(seed) for _ in range(5))
-            print(f"| {inter} × {intra} | {sub_batch} | {throughput:.2f} | {len(flores) / throughput:.1f} | "
-                  f"{latency:.3f} |", flush=True)
+        def run(batch: list[list[str]]) -> tuple[float, list]:
+            started = time.perf_counter()
+            hypotheses = translator.translate(batch, beam_size=args.beam_size, attention=False)
+            return time.perf_counter() - started, hypotheses
+
+        run(seed)  # warm up
+        throughput, hypotheses = run(flores)
+        latency = statistics.median(run(seed)[0] for _ in range(args.latency_calls))
+        bleu = sacrebleu.corpus_bleu([decode.decode(h.tokens) for h in hypotheses], [references]).score
+        print(f"| {settings.inter_threads} × {settings.intra_threads} | {settings.max_batch_tokens} | "
+              f"{settings.compute_type} | {throughput:.2f} | {len(flores) / throughput:.1f} | {latency:.3f} | "
+              f"{bleu:.2f} |", flush=True)
         del translator
-
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,7 @@
 """The throughput benchmark's arithmetic: what a sentence the server repaired is credited with, CPU per document."""
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,3 +61,23 @@ def test_transformers_rows_run_on_the_served_weights_rebuilt(tiny_model_dir, mon
     assert (row.workload, row.system, row.sentences) == ("tiny", "transformers", 2)
     assert row.target_tokens > 0 and row.seconds > 0 and len(row.latencies) == 1
     assert row.peak_rss_mib > 0
+
+
+def test_threads_bench_prints_every_layout_and_compute_type_with_bleu(tiny_model_dir):
+    import ctranslate2
+
+    from alinea.server.translate import available_cores
+
+    script = BENCH.parent / "threads.py"
+    result = subprocess.run([sys.executable, str(script), "--model-dir", str(tiny_model_dir), "--sentences", "3",
+                             "--beam-size", "1", "--latency-calls", "1"], capture_output=True, text=True, timeout=300, check=True)
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    header, rows = rows[0], rows[1:]
+    assert [c.strip() for c in header][-1] == "FLORES BLEU"
+    compute_types = {row[2].strip() for row in rows}
+    assert compute_types == {"default", *ctranslate2.get_supported_compute_types("cpu")}
+    cores = available_cores()
+    layouts = {(1, cores), (1, 1), (cores, 1), (2 * cores, 1)}
+    assert len(rows) == len(layouts) * 3 + len(compute_types) - 1  # × 3 sub-batch sizes, then each type
+    for row in rows:
+        float(row[3]), float(row[5]), float(row[6])  # times and BLEU are numbers
