@@ -5,13 +5,14 @@
 For each layout (inter_threads × intra_threads) and sub-batch size (source
 tokens), then for each compute type CTranslate2 offers on this CPU in the
 server's layout, prints the time raw CTranslate2 takes to translate
-FLORES-200 dev sentences in one call (throughput), the median time for the
-seed article's paragraphs (latency, median of `--latency-calls`, 5), and the BLEU of the
-FLORES output. Every call decodes as alinea-server does
+FLORES-200 dev sentences in one call (throughput), the median time of
+`--latency-calls` (5) calls for the seed article's paragraphs (latency),
+and the BLEU of the FLORES output. Every call decodes as alinea-server does
 (alinea.server.translate.Translator: per-sentence decoding limits, the
-model's length penalty). The server's defaults (one batch per core, one
-thread per batch, 512-token sub-batches, the type the model was converted
-to) come from these figures: see docs/operations.md.
+model's length penalty, its vocabulary map where it has one, which a last
+row turns off). The server's defaults (one batch per core, one thread per
+batch, 512-token sub-batches, the type the model was converted to, the
+vocabulary map) come from these figures: see docs/operations.md.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sacrebleu
 import sentencepiece as spm
 
 from alinea.models.manifest import Manifest
-from alinea.server.translate import Translator, TranslatorSettings, available_cores
+from alinea.server.translate import Translator, TranslatorSettings, available_cores, uses_vocabulary_map
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,11 +58,14 @@ def main() -> None:
             for inter, intra in layouts for sub_batch in (256, 512, 1024)]
     runs += [TranslatorSettings(compute_type=compute_type, length_penalty=length_penalty)
              for compute_type in sorted(ctranslate2.get_supported_compute_types("cpu"))]
+    if uses_vocabulary_map(args.model_dir, TranslatorSettings()):
+        runs.append(TranslatorSettings(length_penalty=length_penalty, vocabulary_map=False))
     print(f"{args.model_dir.name} ({Manifest.read(args.model_dir).quantization}), {cores} cores, "
           f"beam {args.beam_size}, length penalty {length_penalty:g}: {len(flores)} FLORES dev sentences in one "
           f"call; the seed article ({len(seed)} paragraphs, one input each), median of {args.latency_calls} calls")
-    print("| inter × intra threads | sub-batch tokens | compute type | FLORES s | sentences/s | seed s | FLORES BLEU |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("| inter × intra threads | sub-batch tokens | compute type | vocabulary map | FLORES s | sentences/s | seed s "
+          "| FLORES BLEU |")
+    print("|---|---:|---|---|---:|---:|---:|---:|")
     for settings in runs:
         translator = Translator(args.model_dir, settings)
 
@@ -75,9 +79,9 @@ def main() -> None:
         latency = statistics.median(run(seed)[0] for _ in range(args.latency_calls))
         bleu = sacrebleu.corpus_bleu([decode.decode(h.tokens) for h in hypotheses], [references]).score
         print(f"| {settings.inter_threads} × {settings.intra_threads} | {settings.max_batch_tokens} | "
-              f"{settings.compute_type} | {throughput:.2f} | {len(flores) / throughput:.1f} | {latency:.3f} | "
-              f"{bleu:.2f} |", flush=True)
-        del translator
+              f"{settings.compute_type} | {'yes' if translator.vocabulary_map else 'no'} | {throughput:.2f} | "
+              f"{len(flores) / throughput:.1f} | {latency:.3f} | {bleu:.2f} |", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -233,7 +233,8 @@ def server_translator_settings(model_dir: Path):
 
     config = ServerConfig()
     return TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads,
-                              length_penalty=Manifest.read(Path(model_dir)).length_penalty)
+                              length_penalty=Manifest.read(Path(model_dir)).length_penalty,
+                              vocabulary_map=config.vocabulary_map)
 
 
 class TargetPieces:
@@ -335,8 +336,10 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
     import ctranslate2
 
     from alinea.server.tokenize import EOS, SourceTokenizer, TargetDetokenizer
+    from alinea.server.translate import uses_vocabulary_map
 
     settings = server_translator_settings(model_dir)
+    vocabulary_map = uses_vocabulary_map(model_dir, settings)
     translator = ctranslate2.Translator(
         model_dir,
         device="cpu",
@@ -360,6 +363,7 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
                 max_decoding_length=limit,
                 repetition_penalty=1.0,
                 length_penalty=settings.length_penalty,
+                use_vmap=vocabulary_map,
                 asynchronous=True,
             ))
             for limit, positions in settings.by_decoding_limit([len(tokens) for tokens in batch]).items()
@@ -777,6 +781,8 @@ def warm_up(server: Server, manifest, workload: Workload, beam_size: int) -> Non
 def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
     import ctranslate2
 
+    from alinea.server.translate import uses_vocabulary_map
+
     settings = server_translator_settings(model_dir)
     return {
         "machine": f"{os.cpu_count()} cores, {cpu_model()}",
@@ -788,6 +794,7 @@ def header(args: argparse.Namespace, manifest, model_dir: Path) -> dict:
         "beam_size": args.beam_size,
         "ctranslate2": ctranslate2.__version__,
         "ctranslate2_settings": asdict(settings),
+        "vocabulary_map": uses_vocabulary_map(model_dir, settings),
         "command": shlex.join(sys.orig_argv),
         "runs": args.runs,
         "window": args.window,
@@ -893,6 +900,7 @@ def report(info: dict, rows: list[Row], targets: list[Target], notes: list[str])
 
 def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
     s = info["ctranslate2_settings"]
+    vocabulary = "the model's vocabulary map" if info.get("vocabulary_map") else "the full vocabulary"
     threads = "all cores" if s["intra_threads"] == 0 else s["intra_threads"]
     found = [
         ENTITY_NOTE,
@@ -907,7 +915,8 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         f"CTranslate2 raw: compute type {s['compute_type']}, intra threads {threads}, inter threads "
         f"{s['inter_threads']}, batches of {s['max_batch_tokens']} tokens, decoding limit "
         f"{s['length_ratio']:g}n + {s['length_margin']} pieces for n source pieces (at most {s['max_decoding_length']}), "
-        f"length penalty {s['length_penalty']:g} (the model's), no attention; "
+        f"length penalty {s['length_penalty']:g} (the model's), "
+        f"{vocabulary}, no attention; "
         "throughput = all sentences in one translate_batch call per decoding limit, "
         "latency = one call per document, one document after another",
         "latency: alinea = one TranslateDocument call at that concurrency; CTranslate2 raw and transformers = "
@@ -923,7 +932,8 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         found.append(f"transformers: skipped, {hf_reason}")
     else:
         found.append(f"transformers: batches of {HF_BATCH_SIZE} sentences that share a decoding limit, num_beams = "
-                     f"beam size, max_new_tokens = that limit, length_penalty {s['length_penalty']:g}, torch threads {info['cores']}")
+                     f"beam size, max_new_tokens = that limit, length_penalty {s['length_penalty']:g}, the full "
+                     f"vocabulary, torch threads {info['cores']}")
     return found
 
 

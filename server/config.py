@@ -36,6 +36,9 @@ class ServerConfig:
     intra_threads: int = setting(1, "CPU threads per translation batch, 0 for all cores", "--threads")
     inter_threads: int = setting(available_cores(), "translation batches run in parallel (default: one per core)")
     beam_size: int = setting(4, "default beam size, 1-16")
+    vocabulary_map: bool = setting(
+        True, "score only each batch's candidate target pieces, for models with a vmap.txt (see alinea.models.vmap)"
+    )
     max_request_chars: int = setting(100_000, "largest document accepted, in characters; larger ones get INVALID_ARGUMENT")
     max_request_sentences: int = setting(5_000, "most sentences in one document; more get INVALID_ARGUMENT")
     max_concurrent_requests: int = setting(16, "translation calls served at once; more get RESOURCE_EXHAUSTED")

@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     logs.configure(config.log_level, config.log_format)
     roots = ([shipped_model_root()] if config.shipped_models else []) + list(config.model_dirs)
-    settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads)
+    settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads,
+                                  vocabulary_map=config.vocabulary_map)
     try:
         security = load_security(config)  # before the models: a bad file should fail in a second, not a minute
         registry = ModelRegistry.load(roots, settings)

@@ -107,7 +107,8 @@ class ModelRegistry:
         models = []
         for path in discover(roots):
             model = load_model(path, settings)
-            log.info("loaded model %s (%s) from %s", model.manifest.name, "→".join(cls._pair(model)), path)
+            log.info("loaded model %s (%s) from %s%s", model.manifest.name, "→".join(cls._pair(model)), path,
+                     ", with its vocabulary map" if model.translator.vocabulary_map else "")
             models.append(model)
         return cls(models)
 

@@ -10,6 +10,8 @@ import ctranslate2
 
 # Source lengths are rounded up to a multiple of this before the decoding limit is computed.
 LENGTH_BUCKET = 8
+# CTranslate2 loads a model directory's vocabulary map from this file.
+VMAP = "vmap.txt"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class TranslatorSettings:
     length_margin: int = 10
     # The model's own (its manifest's length_penalty; registry.load_model sets it).
     length_penalty: float = 1.0
+    # Score only each batch's candidate target pieces where the model directory
+    # has a vocabulary map (vmap.txt, alinea.models.vmap): the output layer is
+    # most of a small model's decoding (bench/threads.py; docs/operations.md).
+    vocabulary_map: bool = True
 
     def decoding_limit(self, source_length: int) -> int:
         """Most target pieces for a sentence of `source_length` pieces; a function of the length alone."""
@@ -84,9 +90,15 @@ class TranslatorSettings:
         return groups
 
 
+def uses_vocabulary_map(model_dir: Path, settings: TranslatorSettings) -> bool:
+    """Whether translations of `model_dir` under `settings` score only the candidates of its vmap.txt."""
+    return settings.vocabulary_map and (Path(model_dir) / VMAP).is_file()
+
+
 class Translator:
     def __init__(self, model_dir: Path, settings: TranslatorSettings = TranslatorSettings()):
         self.settings = settings
+        self.vocabulary_map = uses_vocabulary_map(model_dir, settings)
         self._ct2 = ctranslate2.Translator(
             str(model_dir),
             device="cpu",
@@ -111,6 +123,7 @@ class Translator:
                 max_decoding_length=limit,
                 repetition_penalty=1.0,
                 length_penalty=self.settings.length_penalty,
+                use_vmap=self.vocabulary_map,
                 # With attention, keep the step that writes </s>: it reads the last target token.
                 return_end_token=attention,
                 asynchronous=True,

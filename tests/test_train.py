@@ -151,6 +151,7 @@ def test_training_with_guided_alignment_runs_and_resumes(corpus, tmp_path, caplo
     # The best checkpoint exports to a served model directory whose attention the AER tool reads.
     model_dir, hf_dir = tmp_path / "model", tmp_path / "hf"
     export(work, model_dir, evaluate_model=False, hf_output=hf_dir)
+    assert (model_dir / "vmap.txt").read_text(encoding="utf-8").startswith("\t")  # learned from its training pairs
     # The Hugging Face directory kept beside it holds the same weights (the bench's transformers column).
     from transformers import MarianMTModel
 

@@ -149,7 +149,8 @@ def write_model_card(model_dir: Path, *, work_dir: Path, config: TrainConfig, pa
         f"| vocabulary | SentencePiece unigram, {config.source_vocab:,} French + {config.target_vocab:,} English pieces, "
         f"{vocab:,} joint entries |",
         f"| parameters | {parameters:,} ({parameters / 1e6:.1f}M) |",
-        f"| served as | CTranslate2 int8, {model_mb:.1f} MB on disk (model.bin + SentencePiece models) |",
+        f"| served as | CTranslate2 int8, {model_mb:.1f} MB on disk (model.bin + SentencePiece models), with a "
+        f"vocabulary map learned from the training pairs (vmap.txt, `alinea.models.vmap`) |",
         "",
         "## Training",
         "",

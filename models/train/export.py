@@ -25,6 +25,7 @@ from alinea.models.train.evaluate import evaluate
 from alinea.models.train.model import (BEST, CHECKPOINTS, LAST, build_model, count_parameters, load_checkpoint,
                                        quiet_libraries, save_hf, vocab_size)
 from alinea.models.train.tune import tune
+from alinea.models.vmap import write as write_vocabulary_map
 
 MODEL_NAME = "alinea-fr-en"
 
@@ -39,7 +40,7 @@ def checkpoint_summary(state: dict, work_dir: Path) -> dict:
 
 def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str = MODEL_NAME, beam_size: int = 4,
            evaluate_model: bool = True, hf_output: Path | None = None) -> Manifest:
-    """Write output/ (model.bin, spm files, manifest.json, MODEL_CARD.md) from a checkpoint of work_dir.
+    """Write output/ (model.bin, spm files, vmap.txt, manifest.json, MODEL_CARD.md) from a checkpoint of work_dir.
 
     With `hf_output`, the Hugging Face directory converted from is kept
     there: the same weights for transformers (bench/throughput.py --hf-model).
@@ -79,6 +80,9 @@ def export(work_dir: Path, output: Path, *, checkpoint: str = "best", name: str 
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         manifest.write(staging)
+        # Its vocabulary map, from the pairs it was trained on: tuning, evaluation and the server use it.
+        data = work_dir / "data"
+        write_vocabulary_map(staging, [(data / "train.fr", data / "train.en")])
         report = None
         if evaluate_model:
             chosen, _ = tune(staging, write=True, beam_size=beam_size)
