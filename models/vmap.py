@@ -111,7 +111,7 @@ def vocabulary_map(model_dir: Path, corpora: list[tuple[Path, Path]], *, fixed: 
     sources, targets = np.divmod(counted.pairs, len(vocabulary))
     keep = ~in_fixed[targets] & (counted.counts >= min_count)
     sources, targets, counts = sources[keep], targets[keep], counted.counts[keep]
-    # By source piece, then most shared first (ties: the lower id, i.e. the more frequent piece).
+    # By source piece, then most shared first (ties: the lower vocabulary id, for a stable file).
     order = np.lexsort((targets, -counts, sources))
     sources, targets = sources[order], targets[order]
     starts = np.searchsorted(sources, np.arange(source_model.get_piece_size() + 1))
@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(write(args.model_dir, [tuple(pair) for pair in args.corpus], fixed=args.fixed,
                     per_source=args.per_source, min_count=args.min_count))
     except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"alinea.models.vmap: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

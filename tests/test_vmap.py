@@ -85,6 +85,6 @@ def test_server_flag_and_bad_input(model_copy: Path, tmp_path: Path, capsys):
     assert "missing.fr: no such file" in capsys.readouterr().err
     short = tmp_path / "short.en"
     short.write_text("one line\n")
-    assert vmap.main([str(model_copy), "--corpus", str(SEED_FR), str(short)]) == 1
+    assert vmap.main([str(model_copy), "--corpus", str(SEED_FR), str(short)]) == 2
     assert "do not have the same number of lines" in capsys.readouterr().err
     assert not (model_copy / "vmap.txt").exists()
