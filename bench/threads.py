@@ -50,7 +50,8 @@ def main() -> None:
     references = (REPO / "tests/quality/flores200-dev/flores200-dev.en").read_text(encoding="utf-8")
     references = references.splitlines()[: len(flores)]
     seed = tokens((REPO / "seeds/kremlin-pekin.fr.txt").read_text(encoding="utf-8").split("\n"))
-    length_penalty = Manifest.read(args.model_dir).length_penalty
+    manifest = Manifest.read(args.model_dir)
+    length_penalty = manifest.length_penalty
     decode = spm.SentencePieceProcessor(model_file=str(args.model_dir / "target.spm"))
     layouts = sorted({(1, cores), (1, 1), (cores, 1), (2 * cores, 1)})
     runs = [TranslatorSettings(inter_threads=inter, intra_threads=intra, max_batch_tokens=sub_batch,
@@ -60,7 +61,7 @@ def main() -> None:
              for compute_type in sorted(ctranslate2.get_supported_compute_types("cpu"))]
     if uses_vocabulary_map(args.model_dir, TranslatorSettings()):
         runs.append(TranslatorSettings(length_penalty=length_penalty, vocabulary_map=False))
-    print(f"{args.model_dir.name} ({Manifest.read(args.model_dir).quantization}), {cores} cores, "
+    print(f"{args.model_dir.name} ({manifest.quantization}), {cores} cores, "
           f"beam {args.beam_size}, length penalty {length_penalty:g}: {len(flores)} FLORES dev sentences in one "
           f"call; the seed article ({len(seed)} paragraphs, one input each), median of {args.latency_calls} calls")
     print("| inter × intra threads | sub-batch tokens | compute type | vocabulary map | FLORES s | sentences/s | seed s "

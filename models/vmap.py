@@ -108,6 +108,7 @@ def vocabulary_map(model_dir: Path, corpora: list[tuple[Path, Path]], *, fixed: 
     always = always[counted.target_counts[always] > 0]
     in_fixed = np.zeros(len(vocabulary), dtype=bool)
     in_fixed[always] = True
+    copyable = {piece for piece, fixed_piece in zip(vocabulary, in_fixed) if not fixed_piece}
     sources, targets = np.divmod(counted.pairs, len(vocabulary))
     keep = ~in_fixed[targets] & (counted.counts >= min_count)
     sources, targets, counts = sources[keep], targets[keep], counted.counts[keep]
@@ -115,14 +116,13 @@ def vocabulary_map(model_dir: Path, corpora: list[tuple[Path, Path]], *, fixed: 
     order = np.lexsort((targets, -counts, sources))
     sources, targets = sources[order], targets[order]
     starts = np.searchsorted(sources, np.arange(source_model.get_piece_size() + 1))
-    index = {piece: i for i, piece in enumerate(vocabulary)}
     lines = ["\t" + " ".join(vocabulary[i] for i in always)]
     for source_id in range(source_model.get_piece_size()):
         if source_model.is_control(source_id) or source_model.is_unknown(source_id):
             continue
         piece = source_model.id_to_piece(source_id)
         candidates = [vocabulary[t] for t in targets[starts[source_id]:starts[source_id + 1]][:per_source]]
-        if piece in index and not in_fixed[index[piece]] and piece not in candidates:
+        if piece in copyable and piece not in candidates:
             candidates.append(piece)  # copied as is: names, numbers
         if candidates:
             lines.append(piece + "\t" + " ".join(candidates))
