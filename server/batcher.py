@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from alinea.server import metrics
-from alinea.server.translate import Hypothesis, Translator
+from alinea.server.translate import Translator
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,15 @@ class Batcher:
                 continue
             beam_size, attention = batch[0].options
             try:
-                hypotheses: list[Hypothesis] = self._translator.translate(
+                # Each sentence goes back to its call as soon as it is translated, not with the whole batch.
+                for i, hypothesis in self._translator.translate_each(
                     [job.tokens for job in batch], beam_size=beam_size, attention=attention
-                )
+                ):
+                    batch[i].future.set_result(hypothesis)
             except Exception as exc:  # noqa: BLE001 - every waiting call must hear of it
                 log.exception("translation of a batch of %d sentences failed", len(batch))
                 for job in batch:
-                    job.future.set_exception(exc)
+                    if not job.future.done():
+                        job.future.set_exception(exc)
                 continue
             metrics.observe_batch(self._name, len(batch))
-            for job, hypothesis in zip(batch, hypotheses):
-                job.future.set_result(hypothesis)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, as_completed
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -163,21 +162,32 @@ class PendingDocument:
     def segments(self, timeout: float | None = None) -> Iterator[Segment]:
         """Segments in order, each as soon as it and those before it are translated.
 
+        Sentences are finished (detokenized, aligned, entities carried) in
+        the order their translations arrive, not in document order, so that
+        this work overlaps the translation of the rest of the document.
         Stopping early (an error, a deadline, a consumer that leaves) cancels
         the ticket: sentences still queued are dropped.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        units_of: dict[Future, list[int]] = {}  # identical sentences share a future
+        for k, future in enumerate(self.futures):
+            if future is not None:
+                units_of.setdefault(future, []).append(k)
+        arrivals = as_completed(units_of, timeout)
+        finished: dict[int, Segment] = {}
         try:
-            for unit, future in zip(self.units, self.futures):
+            for k, (unit, future) in enumerate(zip(self.units, self.futures)):
                 if future is None:
                     yield self.pipeline._copied(unit)
                     continue
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    hypothesis = future.result(timeout=remaining)
-                except FutureTimeout:
-                    raise TimeoutError(f"translation did not finish within {timeout:g}s") from None
-                yield self.pipeline._segment(unit, hypothesis, self.options)
+                while k not in finished:
+                    try:
+                        arrived = next(arrivals)
+                    except FutureTimeout:
+                        raise TimeoutError(f"translation did not finish within {timeout:g}s") from None
+                    hypothesis = arrived.result()
+                    for j in units_of[arrived]:
+                        finished[j] = self.pipeline._segment(self.units[j], hypothesis, self.options)
+                yield finished.pop(k)
         finally:
             self.ticket.cancel()  # whatever is still queued for this document is no longer wanted
 

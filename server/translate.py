@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,10 +109,26 @@ class Translator:
         )
 
     def translate(self, batch: list[list[str]], *, beam_size: int, attention: bool) -> list[Hypothesis]:
-        """Translate tokenized sentences (each ending with </s>), one asynchronous CTranslate2 call per
-        decoding limit, all in flight together so that every replica stays busy."""
-        calls = [
-            (positions, self._ct2.translate_batch(
+        """Translate tokenized sentences (each ending with </s>); their hypotheses in order."""
+        hypotheses: list[Hypothesis | None] = [None] * len(batch)
+        for i, hypothesis in self.translate_each(batch, beam_size=beam_size, attention=attention):
+            hypotheses[i] = hypothesis
+        return hypotheses
+
+    def translate_each(self, batch: list[list[str]], *, beam_size: int,
+                       attention: bool) -> Iterator[tuple[int, Hypothesis]]:
+        """(position, hypothesis) for each sentence of `batch` as soon as CTranslate2 has finished it.
+
+        One asynchronous CTranslate2 call per decoding limit, all in flight
+        together so that every replica stays busy. CTranslate2 finishes a
+        batch a sub-batch at a time: handing each sentence on when its
+        sub-batch is done lets the caller's work on it (alignment, entities)
+        overlap the translation of the rest instead of waiting for the
+        slowest sub-batch.
+        """
+        pending = []
+        for limit, positions in self.settings.by_decoding_limit([len(tokens) for tokens in batch]).items():
+            results = self._ct2.translate_batch(
                 [batch[i] for i in positions],
                 beam_size=beam_size,
                 max_batch_size=self.settings.max_batch_tokens,
@@ -127,14 +144,20 @@ class Translator:
                 # With attention, keep the step that writes </s>: it reads the last target token.
                 return_end_token=attention,
                 asynchronous=True,
-            ))
-            for limit, positions in self.settings.by_decoding_limit([len(tokens) for tokens in batch]).items()
-        ]
-        hypotheses: list[Hypothesis | None] = [None] * len(batch)
-        for positions, results in calls:
-            for i, result in zip(positions, results):
-                hypotheses[i] = _hypothesis(result.result(), attention)
-        return hypotheses
+            )
+            pending += zip(positions, results)
+        while pending:
+            # Wait for the oldest (CTranslate2 runs sub-batches in the order they were queued), then take
+            # every other one already finished.
+            i, result = pending[0]
+            yield i, _hypothesis(result.result(), attention)
+            later = []
+            for i, result in pending[1:]:
+                if result.done():
+                    yield i, _hypothesis(result.result(), attention)
+                else:
+                    later.append((i, result))
+            pending = later
 
 
 def _hypothesis(result, attention: bool) -> Hypothesis:

@@ -22,11 +22,11 @@ class Recording:
         self.gate.set()
         self.started = threading.Event()
 
-    def translate(self, batch, **kwargs):
+    def translate_each(self, batch, **kwargs):
         self.started.set()
         self.gate.wait(30)
         self.batches.append(len(batch))
-        return self.translator.translate(batch, **kwargs)
+        return self.translator.translate_each(batch, **kwargs)
 
 
 def tokens(tiny_model, text):
@@ -149,4 +149,49 @@ def test_workers_waiting_together_survive_an_emptied_queue(tiny_model):
     assert all(worker.is_alive() for worker in batcher._workers)
     later = batcher.submit([tokens(tiny_model, "Trois.")] * 4, beam_size=1, attention=False, ticket=Ticket())
     assert all(future.result(30).tokens for future in later)
+    batcher.close()
+
+
+class Reversed:
+    """The real translator, handing its sentences back last first; `fail_after` raises after that many."""
+
+    def __init__(self, translator, fail_after: int | None = None):
+        self.translator, self.fail_after = translator, fail_after
+        self.handed: list[int] = []
+
+    def translate_each(self, batch, **kwargs):
+        results = sorted(self.translator.translate_each(batch, **kwargs), reverse=True)
+        for n, (i, hypothesis) in enumerate(results):
+            if n == self.fail_after:
+                raise RuntimeError("the model failed")
+            self.handed.append(i)
+            yield i, hypothesis
+
+
+def test_translate_each_hands_back_every_sentence_once(tiny_model):
+    sentences = [tokens(tiny_model, t) for t in ("Bonjour.", "Merci beaucoup.", "Au revoir, à demain.")]
+    each = dict(tiny_model.translator.translate_each(sentences, beam_size=1, attention=True))
+    together = tiny_model.translator.translate(sentences, beam_size=1, attention=True)
+    assert sorted(each) == [0, 1, 2]
+    assert [each[i] for i in range(3)] == together
+
+
+def test_segments_come_in_order_whatever_order_translations_arrive_in(tiny_model):
+    text = "Bonjour. Merci beaucoup. Bonjour. Au revoir, à demain. 2024."
+    options = TranslationOptions(beam_size=1)
+    expected = Pipeline(tiny_model).translate(text, options)
+    translator = Reversed(tiny_model.translator)
+    got = Pipeline(tiny_model, Batcher(translator, max_wait=0)).translate(text, options)
+    assert translator.handed == [2, 1, 0]  # three distinct sentences, "Bonjour." once, "2024." copied
+    assert got == expected
+    assert [s.index for s in got.segments] == list(range(5))
+
+
+def test_a_failing_batch_fails_the_sentences_not_yet_handed_back(tiny_model):
+    batcher = Batcher(Reversed(tiny_model.translator, fail_after=1), max_wait=0)
+    futures = batcher.submit([tokens(tiny_model, t) for t in ("Un.", "Deux.")], beam_size=1, attention=False,
+                             ticket=Ticket())
+    assert futures[1].result(30).tokens  # handed back before the failure
+    with pytest.raises(RuntimeError, match="the model failed"):
+        futures[0].result(30)
     batcher.close()

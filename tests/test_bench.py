@@ -50,6 +50,15 @@ def test_server_cpu_is_per_document_in_each_run_against_raw_on_every_core():
     ]
 
 
+def test_latency_ratio_is_over_raw_latencies_measured_around_the_runs_when_there_are_some():
+    bench = load_bench()
+    raw = bench.Row("seed", "ctranslate2", 10, 180, 6000, 3.0, [0.2] * 10, 150.0)
+    alinea = bench.Row("seed", "alinea", 10, 180, 6000, 3.0, [0.3] * 10, 500.0, 1, True)
+    assert round(alinea.latency_ratio_to(raw), 6) == 1.5
+    around = bench.replace(alinea, paired_latencies=[0.25] * 19 + [1.0])  # p95 between 0.25 and 1.0
+    assert round(around.latency_ratio_to(raw), 6) == round(0.3 / (0.25 + 0.05 * 0.75), 6)
+
+
 def test_transformers_rows_run_on_the_served_weights_rebuilt(tiny_model_dir, monkeypatch):
     """Without --hf-model the bench rebuilds the served model for transformers and measures it."""
     bench = load_bench()

@@ -50,13 +50,13 @@ def test_streaming_gives_the_same_segments(tiny_model):
 def test_identical_sentences_are_translated_once(tiny_model, monkeypatch):
     pipeline = Pipeline(tiny_model)
     calls = []
-    original = tiny_model.translator.translate
+    original = tiny_model.translator.translate_each
 
     def spy(batch, **kwargs):
         calls.append(len(batch))
         return original(batch, **kwargs)
 
-    monkeypatch.setattr(tiny_model.translator, "translate", spy)
+    monkeypatch.setattr(tiny_model.translator, "translate_each", spy)
     document = pipeline.translate("Merci beaucoup.\nMerci beaucoup.\nAu revoir.", TranslationOptions(beam_size=1))
     assert calls == [2]
     assert document.segments[0].target_text == document.segments[1].target_text
