@@ -153,10 +153,12 @@ class Row:
         """Tokens per second over raw CTranslate2's: paired pass by pass where measured so."""
         return self.paired_ratio if self.paired_ratio is not None else self.tokens_per_second / baseline.tokens_per_second
 
+    def raw_latency_p95(self, baseline: Row) -> float:
+        """Raw CTranslate2's p95 latency: in its passes around this row's runs where measured so."""
+        return percentile(self.paired_latencies, 95) if self.paired_latencies else baseline.latency(95)
+
     def latency_ratio_to(self, baseline: Row) -> float:
-        """p95 latency over raw CTranslate2's: over its passes around this row's runs where measured so."""
-        raw = percentile(self.paired_latencies, 95) if self.paired_latencies else baseline.latency(95)
-        return self.latency(95) / raw
+        return self.latency(95) / self.raw_latency_p95(baseline)
 
     def to_json(self, baseline: Row) -> dict:
         data = {k: v for k, v in asdict(self).items() if k not in ("latencies", "paired_latencies")}
@@ -889,7 +891,7 @@ def check_targets(rows: list[Row], concurrencies: list[int], server: Server, hf_
         targets.append(Target(description, None, "c=1 not measured"))
     else:
         got = row.latency_ratio_to(raw)
-        raw_p95 = row.latency(95) / got
+        raw_p95 = row.raw_latency_p95(raw)
         around = ", raw's in passes just before and after each run" if row.paired_latencies else ""
         targets.append(Target(description, got <= MAX_LATENCY_RATIO,
                               f"{row.latency(95):.3f}s / {raw_p95:.3f}s = {got:.2f}×{around}"))
@@ -1035,13 +1037,14 @@ def main(argv: list[str] | None = None) -> int:
                     runs = []
                     # At c=1 raw's latencies are measured around the runs as well: the same drift would
                     # otherwise go into the latency ratio.
-                    latency_pass = raw.latency_pass if concurrency == 1 else lambda name: []
-                    raw_latencies = latency_pass(workload.name)
+                    paired_latency = concurrency == 1
+                    raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
                     before = raw.throughput_pass(workload.name)
                     for _ in range(args.runs):
                         run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
                                              pieces, model_output[workload.name], args.window)
-                        raw_latencies += latency_pass(workload.name)
+                        if paired_latency:
+                            raw_latencies += raw.latency_pass(workload.name)
                         after = raw.throughput_pass(workload.name)
                         # Raw CTranslate2's rate around the run, from its passes just before and just after:
                         # a steady drift of the machine's speed during the run cancels out of the ratio.
