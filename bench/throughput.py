@@ -94,6 +94,9 @@ HF_BATCH_SIZE = 16
 CALL_TIMEOUT = 600.0
 # alinea's measurement window opens this long after its clients start (see measure_alinea).
 WARM_UP_SECONDS = 2.0
+# Raw CTranslate2's throughput around each alinea run is timed over passes lasting at least this long
+# together: one pass takes 2-3 s, and a sample that short carries more of the machine's drift.
+RAW_PASS_SECONDS = 5.0
 
 # Targets: alinea at c=16 against the raw CTranslate2 ceiling, and so on.
 TARGET_CONCURRENCY = 16
@@ -333,8 +336,8 @@ class RawCTranslate2:
         return Row(**row), translations
 
     def throughput_pass(self, workload: str) -> float:
-        """Seconds for one pass over the workload's sentences."""
-        return self._pool.submit(_raw_pass, workload).result()
+        """Seconds per pass over the workload's sentences, passes repeated for RAW_PASS_SECONDS at least."""
+        return self._pool.submit(_raw_pass, workload, RAW_PASS_SECONDS).result()
 
     def latency_pass(self, workload: str) -> list[float]:
         """Seconds per document, documents one after another."""
@@ -407,8 +410,12 @@ def _timed_pass(workload: str) -> tuple[float, list]:
     return time.perf_counter() - started, results
 
 
-def _raw_pass(workload: str) -> float:
-    return _timed_pass(workload)[0]
+def _raw_pass(workload: str, min_seconds: float) -> float:
+    passes, elapsed = 0, 0.0
+    while passes == 0 or elapsed < min_seconds:
+        elapsed += _timed_pass(workload)[0]
+        passes += 1
+    return elapsed / passes
 
 
 def _raw_latencies(workload: str) -> list[float]:
@@ -442,6 +449,27 @@ def raw_row(workload: Workload, system: str, tokens: int, seconds: float, latenc
     """A Row as a plain dict, to cross the process boundary; VmHWM of this process so far."""
     return asdict(Row(workload.name, system, len(workload.documents), workload.sentence_count, tokens, seconds,
                       latencies, vm_hwm_mib()))
+
+
+def pairing_noise(passes: dict[str, list[float]]) -> list[str]:
+    """How far the pairing of alinea's runs with raw CTranslate2 strays when raw is paired with itself.
+
+    `passes`: each workload's raw throughput passes (seconds), in the order
+    they ran around alinea's runs. Each inner pass gets the ratio an alinea
+    run would: its rate over the rate of the mean of its neighbours. Its
+    neighbours lie up to two alinea runs apart where a run's lie one apart,
+    so the spread is, if anything, wider than that of alinea's pairings: a
+    paired ratio closer to a target than this spread is not a verdict this
+    machine can give.
+    """
+    lines = []
+    for workload, seconds in passes.items():
+        ratios = [(seconds[k - 1] + seconds[k + 1]) / (2 * seconds[k]) for k in range(1, len(seconds) - 1)]
+        if ratios:
+            lines.append(f"{workload}: pairing noise, raw CTranslate2 paired with its own neighbouring passes: "
+                         f"median {percentile(ratios, 50):.3f}, p10–p90 {percentile(ratios, 10):.3f}–"
+                         f"{percentile(ratios, 90):.3f} over {len(ratios)} passes")
+    return lines
 
 
 def median_run(runs: list[Row]) -> Row:
@@ -927,9 +955,9 @@ def notes(info: dict, server: Server, hf_reason: str | None) -> list[str]:
         ENTITY_NOTE,
         f"runs: CTranslate2 raw and alinea {info['runs']} each, throughput = the median run, latency percentiles "
         "over the documents of every run; transformers once",
-        "tok/s ÷ raw: for alinea, the median over its runs of each run's tok/s over raw CTranslate2's in two "
-        "passes over the workload, just before and just after the run, so that both meet the machine in the same "
-        "state; for transformers, over the CTranslate2 raw row",
+        "tok/s ÷ raw: for alinea, the median over its runs of each run's tok/s over raw CTranslate2's in "
+        f"passes over the workload ({RAW_PASS_SECONDS:g} s at least) just before and just after the run, so that "
+        "both meet the machine in the same state; for transformers, over the CTranslate2 raw row",
         f"alinea: steady state; each run measures the {info['window']:g} s after a {WARM_UP_SECONDS:g} s warm-up, "
         "with every client cycling through the workload's documents; docs and sentences = those completed in "
         "the window",
@@ -1016,6 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     try:
         rows, model_output = [], {}
+        raw_passes: dict[str, list[float]] = {}  # each workload's throughput passes, in order (pairing_noise)
         for workload in workloads:
             row, model_output[workload.name] = raw.measure(workload.name, args.runs)
             rows.append(row)
@@ -1040,12 +1069,14 @@ def main(argv: list[str] | None = None) -> int:
                     paired_latency = concurrency == 1
                     raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
                     before = raw.throughput_pass(workload.name)
+                    raw_passes.setdefault(workload.name, []).append(before)
                     for _ in range(args.runs):
                         run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
                                              pieces, model_output[workload.name], args.window)
                         if paired_latency:
                             raw_latencies += raw.latency_pass(workload.name)
                         after = raw.throughput_pass(workload.name)
+                        raw_passes[workload.name].append(after)
                         # Raw CTranslate2's rate around the run, from its passes just before and just after:
                         # a steady drift of the machine's speed during the run cancels out of the ratio.
                         raw_tokens_per_second = 2 * base.target_tokens / (before + after)
@@ -1060,7 +1091,8 @@ def main(argv: list[str] | None = None) -> int:
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
-    found_notes = notes(info, server, hf_reason) + own_cpu + server_cpu(rows, available_cores())
+    found_notes = (notes(info, server, hf_reason) + own_cpu + server_cpu(rows, available_cores())
+                   + pairing_noise(raw_passes))
     print(report(info, rows, targets, found_notes), flush=True)
     if args.json:
         data = {

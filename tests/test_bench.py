@@ -59,6 +59,15 @@ def test_latency_ratio_is_over_raw_latencies_measured_around_the_runs_when_there
     assert round(around.latency_ratio_to(raw), 6) == round(0.3 / (0.25 + 0.05 * 0.75), 6)
 
 
+def test_pairing_noise_pairs_each_raw_pass_with_its_neighbours_as_alinea_runs_are():
+    bench = load_bench()
+    # A pass at half speed between two steady ones pairs at 0.5; steady ones beside it pair at 1.5 (their
+    # neighbours' mean duration is 1.5 s against their own 1 s).
+    lines = bench.pairing_noise({"flores": [1.0, 1.0, 2.0, 1.0, 1.0], "seed": [3.0, 3.0]})
+    assert lines == ["flores: pairing noise, raw CTranslate2 paired with its own neighbouring passes: "
+                     "median 1.500, p10–p90 0.700–1.500 over 3 passes"]
+
+
 def test_transformers_rows_run_on_the_served_weights_rebuilt(tiny_model_dir, monkeypatch):
     """Without --hf-model the bench rebuilds the served model for transformers and measures it."""
     bench = load_bench()
