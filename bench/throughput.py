@@ -1068,20 +1068,18 @@ def main(argv: list[str] | None = None) -> int:
                     # otherwise go into the latency ratio.
                     paired_latency = concurrency == 1
                     raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
-                    before = raw.throughput_pass(workload.name)
-                    raw_passes.setdefault(workload.name, []).append(before)
+                    passes = raw_passes.setdefault(workload.name, [])
+                    passes.append(raw.throughput_pass(workload.name))
                     for _ in range(args.runs):
                         run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
                                              pieces, model_output[workload.name], args.window)
                         if paired_latency:
                             raw_latencies += raw.latency_pass(workload.name)
-                        after = raw.throughput_pass(workload.name)
-                        raw_passes[workload.name].append(after)
+                        passes.append(raw.throughput_pass(workload.name))
                         # Raw CTranslate2's rate around the run, from its passes just before and just after:
                         # a steady drift of the machine's speed during the run cancels out of the ratio.
-                        raw_tokens_per_second = 2 * base.target_tokens / (before + after)
+                        raw_tokens_per_second = 2 * base.target_tokens / (passes[-2] + passes[-1])
                         runs.append(replace(run, paired_ratio=run.tokens_per_second / raw_tokens_per_second))
-                        before = after
                     rows.append(replace(median_run(runs), paired_latencies=raw_latencies))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
