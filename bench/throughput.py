@@ -24,10 +24,10 @@ Every system translates the same sentences with the same model and beam size:
   defaults) or to ``--server``; N client threads, each with its own
   channel, keep it busy with the workload's documents in turn, and the
   ``--window`` seconds after a warm-up are measured (steady state, see
-  measure_alinea); once with word alignment and entity preservation on
-  (the defaults) and once with both off. The server refuses calls beyond
-  its --max-concurrent-requests (16 by default); this script stops at the
-  first failed call.
+  measure_alinea); with word alignment and entity preservation on (the
+  defaults) and with both off, a run of each in turn at each concurrency.
+  The server refuses calls beyond its --max-concurrent-requests (16 by
+  default); this script stops at the first failed call.
 * transformers, on the same weights: the model directory rebuilt as a
   Hugging Face Marian directory by ``alinea.models.to_hf`` (int8
   dequantized), or ``--hf-model DIR``; MarianTokenizer +
@@ -999,8 +999,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sentences", type=int, default=500, help="FLORES dev lines to translate (default 500)")
     parser.add_argument("--repeat", type=int, default=20,
                         help="copies of the seed article, one document each (default 20)")
-    parser.add_argument("--runs", type=int, default=3,
-                        help="runs of each CTranslate2 and alinea measurement; the median counts (default 3)")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="runs of each CTranslate2 and alinea measurement; the median counts (default 5)")
     parser.add_argument("--beam-size", type=int, default=4)
     parser.add_argument("--server", help="address of a running server (default: start one on --model-dir)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
@@ -1059,28 +1059,31 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(server, manifest, workload, args.beam_size)
         for workload in workloads:
             base = baseline_of(rows, workload.name)
-            for alignment in (True, False):
-                for concurrency in args.concurrency:
-                    print(f"alinea {workload.name} c={concurrency} align+entities {'on' if alignment else 'off'}…",
-                          file=sys.stderr)
-                    runs = []
-                    # At c=1 raw's latencies are measured around the runs as well: the same drift would
-                    # otherwise go into the latency ratio.
-                    paired_latency = concurrency == 1
-                    raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
-                    passes = raw_passes.setdefault(workload.name, [])
+            passes = raw_passes.setdefault(workload.name, [])
+            for concurrency in args.concurrency:
+                print(f"alinea {workload.name} c={concurrency}, align+entities on and off in turn…", file=sys.stderr)
+                runs: dict[bool, list[Row]] = {True: [], False: []}
+                # At c=1 raw's latencies are measured around the runs as well: the same drift would
+                # otherwise go into the latency ratio.
+                paired_latency = concurrency == 1
+                raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
+                passes.append(raw.throughput_pass(workload.name))
+                # On and off in turn, `runs` of each: run one mode's runs after the other's, and a change in
+                # the machine over those minutes falls on one mode only (raw CTranslate2 was 15-20% faster
+                # around the flores runs with both on than around those with both off, run that way, while
+                # alinea's own tok/s at c=16 was within 1% in both).
+                for alignment in [True, False] * args.runs:
+                    run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
+                                         pieces, model_output[workload.name], args.window)
+                    if paired_latency:
+                        raw_latencies += raw.latency_pass(workload.name)
                     passes.append(raw.throughput_pass(workload.name))
-                    for _ in range(args.runs):
-                        run = measure_alinea(server, manifest, workload, args.beam_size, concurrency, alignment,
-                                             pieces, model_output[workload.name], args.window)
-                        if paired_latency:
-                            raw_latencies += raw.latency_pass(workload.name)
-                        passes.append(raw.throughput_pass(workload.name))
-                        # Raw CTranslate2's rate around the run, from its passes just before and just after:
-                        # a steady drift of the machine's speed during the run cancels out of the ratio.
-                        raw_tokens_per_second = 2 * base.target_tokens / (passes[-2] + passes[-1])
-                        runs.append(replace(run, paired_ratio=run.tokens_per_second / raw_tokens_per_second))
-                    rows.append(replace(median_run(runs), paired_latencies=raw_latencies))
+                    # Raw CTranslate2's rate around the run, from its passes just before and just after:
+                    # a steady drift of the machine's speed during the run cancels out of the ratio.
+                    raw_tokens_per_second = 2 * base.target_tokens / (passes[-2] + passes[-1])
+                    runs[alignment].append(replace(run, paired_ratio=run.tokens_per_second / raw_tokens_per_second))
+                for alignment in (True, False):
+                    rows.append(replace(median_run(runs[alignment]), paired_latencies=raw_latencies))
         targets = check_targets(rows, args.concurrency, server, hf_reason)
     finally:
         raw.close()
@@ -1088,7 +1091,9 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     order = {"ctranslate2": 0, "alinea": 1, "transformers": 2}
-    rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system]))
+    # alinea's rows with both on first, then with both off, each by concurrency.
+    rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system],
+                             r.word_alignment is False, r.concurrency or 0))
     found_notes = (notes(info, server, hf_reason) + own_cpu + server_cpu(rows, available_cores())
                    + pairing_noise(raw_passes))
     print(report(info, rows, targets, found_notes), flush=True)
