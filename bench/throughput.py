@@ -1069,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
                 raw_latencies = raw.latency_pass(workload.name) if paired_latency else []
                 passes.append(raw.throughput_pass(workload.name))
                 # On and off in turn, `runs` of each: run one mode's runs after the other's, and a change in
-                # the machine over those minutes falls on one mode only (raw CTranslate2 was 15-20% faster
+                # the machine over those minutes falls on one mode only (raw CTranslate2 was 13-17% faster
                 # around the flores runs with both on than around those with both off, run that way, while
                 # alinea's own tok/s at c=16 was within 1% in both).
                 for alignment in [True, False] * args.runs:
