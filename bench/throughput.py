@@ -18,7 +18,10 @@ Every system translates the same sentences with the same model and beam size:
   CTranslate2 alone varied by a quarter between runs here) mostly cancels
   out of it. Around the c=1 runs it measures its per-document latencies
   the same way, and alinea's p95 at c=1 is compared with the p95 of
-  those.
+  those. Before alinea runs, it times passes that ask for the
+  attention (as alinea does with word alignment or entity repair on)
+  in pairs with passes that do not, and the notes give the ratio: that
+  much of alinea's gap to raw with both on is the model's own work.
 * alinea: TranslateDocument over gRPC to a server this script starts
   (``--port 0 --no-shipped-models --model-dir MODEL``, otherwise its
   defaults) or to ``--server``; N client threads, each with its own
@@ -97,6 +100,8 @@ WARM_UP_SECONDS = 2.0
 # Raw CTranslate2's throughput around each alinea run is timed over passes lasting at least this long
 # together: one pass takes 2-3 s, and a sample that short carries more of the machine's drift.
 RAW_PASS_SECONDS = 5.0
+# Pairs of raw passes, with and without attention, that measure what asking for it costs the model.
+ATTENTION_PAIRS = 10
 
 # Targets: alinea at c=16 against the raw CTranslate2 ceiling, and so on.
 TARGET_CONCURRENCY = 16
@@ -339,6 +344,10 @@ class RawCTranslate2:
         """Seconds per pass over the workload's sentences, passes repeated for RAW_PASS_SECONDS at least."""
         return self._pool.submit(_raw_pass, workload, RAW_PASS_SECONDS).result()
 
+    def attention_cost(self, workload: str, pairs: int) -> list[float]:
+        """Time of a pass with attention over the time of one without, per pair of passes, the order alternating."""
+        return self._pool.submit(_raw_attention_ratios, workload, pairs).result()
+
     def latency_pass(self, workload: str) -> list[float]:
         """Seconds per document, documents one after another."""
         return self._pool.submit(_raw_latencies, workload).result()
@@ -367,9 +376,9 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
     )
     tokenizer = SourceTokenizer(Path(model_dir) / "source.spm")
 
-    def translate(batch: list[list[str]]):
-        # The options of alinea.server.translate.Translator.translate, attention aside: one
-        # asynchronous call per decoding limit, all in flight at once.
+    def translate(batch: list[list[str]], attention: bool = False):
+        # The options of alinea.server.translate.Translator.translate: one asynchronous call per
+        # decoding limit, all in flight at once.
         calls = [
             (positions, translator.translate_batch(
                 [batch[i] for i in positions],
@@ -382,6 +391,8 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
                 repetition_penalty=1.0,
                 length_penalty=settings.length_penalty,
                 use_vmap=vocabulary_map,
+                return_attention=attention,
+                return_end_token=attention,
                 asynchronous=True,
             ))
             for limit, positions in settings.by_decoding_limit([len(tokens) for tokens in batch]).items()
@@ -416,6 +427,30 @@ def _raw_pass(workload: str, min_seconds: float) -> float:
         elapsed += _timed_pass(workload)[0]
         passes += 1
     return elapsed / passes
+
+
+def _raw_attention_ratios(workload: str, pairs: int) -> list[float]:
+    sentences = [sentence for document in _RAW.documents[workload] for sentence in document]
+    ratios = []
+    for k in range(pairs):
+        seconds = {}
+        for attention in (False, True) if k % 2 == 0 else (True, False):
+            started = time.perf_counter()
+            _RAW.translate(sentences, attention)
+            seconds[attention] = time.perf_counter() - started
+        ratios.append(seconds[True] / seconds[False])
+    return ratios
+
+
+def attention_cost(ratios: dict[str, list[float]]) -> list[str]:
+    """What asking the model for its attention costs raw CTranslate2, which alinea does whenever word alignment
+    or entity repair is on: that part of alinea's gap to raw with both on is the model's own work."""
+    return [
+        f"{workload}: raw CTranslate2 asked for attention, as alinea asks whenever word alignment or entity repair "
+        f"is on, takes {percentile(r, 50):.3f}× its time without (median of {len(r)} pairs of passes, the order "
+        f"alternating; p10–p90 {percentile(r, 10):.3f}–{percentile(r, 90):.3f})"
+        for workload, r in ratios.items() if r
+    ]
 
 
 def _raw_latencies(workload: str) -> list[float]:
@@ -1048,6 +1083,7 @@ def main(argv: list[str] | None = None) -> int:
         for workload in workloads:
             row, model_output[workload.name] = raw.measure(workload.name, args.runs)
             rows.append(row)
+        attention = {w.name: raw.attention_cost(w.name, ATTENTION_PAIRS) for w in workloads}
         own_cpu = overheads(model_dir, workloads, rows, available_cores())
         if hf_reason is None:
             print("transformers…", file=sys.stderr)
@@ -1094,8 +1130,8 @@ def main(argv: list[str] | None = None) -> int:
     # alinea's rows with both on first, then with both off, each by concurrency.
     rows.sort(key=lambda r: ([w.name for w in workloads].index(r.workload), order[r.system],
                              r.word_alignment is False, r.concurrency or 0))
-    found_notes = (notes(info, server, hf_reason) + own_cpu + server_cpu(rows, available_cores())
-                   + pairing_noise(raw_passes))
+    found_notes = (notes(info, server, hf_reason) + attention_cost(attention) + own_cpu
+                   + server_cpu(rows, available_cores()) + pairing_noise(raw_passes))
     print(report(info, rows, targets, found_notes), flush=True)
     if args.json:
         data = {
