@@ -68,6 +68,22 @@ def test_pairing_noise_pairs_each_raw_pass_with_its_neighbours_as_alinea_runs_ar
                      "median 1.500, p10–p90 0.700–1.500 over 3 passes"]
 
 
+def test_attention_cost_times_raw_passes_with_attention_against_passes_without(tiny_model_dir):
+    bench = load_bench()
+    workloads = bench.build_workloads(tiny_model_dir, 4, 1)
+    bench._raw_start(str(tiny_model_dir), workloads, 2)  # this process plays the raw CTranslate2 one
+    sentences = bench._RAW.documents["flores"][0]
+    assert all(r.attention for r in bench._RAW.translate(sentences, attention=True))
+    assert not any(r.attention for r in bench._RAW.translate(sentences))
+    ratios = bench._raw_attention_ratios("flores", 3)
+    assert len(ratios) == 3 and all(r > 0 for r in ratios)
+    assert bench.attention_cost({"flores": [1.2, 1.0, 1.1], "seed": []}) == [
+        "flores: raw CTranslate2 asked for attention, as alinea asks whenever word alignment or entity repair is "
+        "on, takes 1.100× its time without (median of 3 pairs of passes, the order alternating; p10–p90 "
+        "1.020–1.180)"
+    ]
+
+
 def test_transformers_rows_run_on_the_served_weights_rebuilt(tiny_model_dir, monkeypatch):
     """Without --hf-model the bench rebuilds the served model for transformers and measures it."""
     bench = load_bench()
