@@ -413,11 +413,11 @@ def _raw_start(model_dir: str, workloads: list[Workload], beam_size: int) -> Non
     translate(_RAW.documents[workloads[0].name][0][:2])  # warm-up
 
 
-def _timed_pass(workload: str) -> tuple[float, list]:
+def _timed_pass(workload: str, attention: bool = False) -> tuple[float, list]:
     """Seconds for one pass over the workload's sentences, and CTranslate2's results."""
     sentences = [sentence for document in _RAW.documents[workload] for sentence in document]
     started = time.perf_counter()
-    results = _RAW.translate(sentences)
+    results = _RAW.translate(sentences, attention)
     return time.perf_counter() - started, results
 
 
@@ -430,14 +430,10 @@ def _raw_pass(workload: str, min_seconds: float) -> float:
 
 
 def _raw_attention_ratios(workload: str, pairs: int) -> list[float]:
-    sentences = [sentence for document in _RAW.documents[workload] for sentence in document]
     ratios = []
     for k in range(pairs):
-        seconds = {}
-        for attention in (False, True) if k % 2 == 0 else (True, False):
-            started = time.perf_counter()
-            _RAW.translate(sentences, attention)
-            seconds[attention] = time.perf_counter() - started
+        seconds = {attention: _timed_pass(workload, attention)[0]
+                   for attention in ((False, True) if k % 2 == 0 else (True, False))}
         ratios.append(seconds[True] / seconds[False])
     return ratios
 
