@@ -1,17 +1,19 @@
-"""The throughput benchmark's arithmetic: what a sentence the server repaired is credited with, CPU per document."""
+"""The benchmarks' arithmetic: what a sentence the server repaired is credited with, CPU per document, paired ratios."""
 
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from alinea.v1 import translation_pb2 as pb
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "throughput.py"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("throughput", BENCH)
+def load_bench(name: str = "throughput"):
+    spec = importlib.util.spec_from_file_location(name, BENCH.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -116,3 +118,34 @@ def test_threads_bench_prints_every_layout_and_compute_type_with_bleu(tiny_model
     for row in rows:
         assert row[3].strip() == "no"  # the tiny model has no vocabulary map
         float(row[4]), float(row[6]), float(row[7])  # times and BLEU are numbers
+
+
+def test_options_bench_divides_each_combination_by_neither_in_the_same_round():
+    bench = load_bench("options")
+    Slot = bench.Slot
+    rounds = [  # the machine is twice as fast in the second round; the ratios do not see it
+        [Slot("neither", 10, 2.0, 1.0), Slot("alignment", 9, 2.0, 1.0), Slot("entities", 8, 2.0, 1.0),
+         Slot("both", 6, 2.0, 1.2)],
+        [Slot("both", 12, 2.0, 1.2), Slot("neither", 20, 2.0, 1.0), Slot("alignment", 18, 2.0, 1.0),
+         Slot("entities", 16, 2.0, 1.0)],
+    ]
+    found = bench.summary(rounds)
+    assert found["neither"]["ratio"] == 1.0
+    assert found["alignment"]["ratio"] == 0.9 and found["entities"]["ratio"] == 0.8
+    assert found["both"]["ratio"] == 0.6
+    assert found["both"]["ratio_p10"] == pytest.approx(0.6) and found["both"]["ratio_p90"] == pytest.approx(0.6)
+    assert found["both"]["documents_per_second"] == 4.5  # median of 3 and 6
+    assert found["both"]["cpu_ms_per_document"] == pytest.approx(2.4 / 18 * 1000)
+    assert [bench.rotated(r)[0] for r in range(5)] == ["neither", "alignment", "entities", "both", "neither"]
+
+
+def test_options_bench_measures_every_combination_on_a_real_pipeline(tiny_model_dir):
+    script = BENCH.parent / "options.py"
+    result = subprocess.run([sys.executable, str(script), "--model-dir", str(tiny_model_dir), "--rounds", "2",
+                             "--slot", "0.3", "--sentences", "20", "--concurrency", "2"],
+                            capture_output=True, text=True, timeout=300, check=True)
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines()
+            if line.startswith("| ") and "---" not in line and "options on" not in line}
+    assert list(rows) == ["neither", "alignment", "entities", "both"]
+    assert "| 1.000× | 1.000–1.000 |" in rows["neither"]
+    assert "round 2/2" in result.stderr

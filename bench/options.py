@@ -1,0 +1,210 @@
+"""What word alignment and entity preservation each cost at saturation, measured in one server process.
+
+The throughput bench (throughput.py) compares alinea with both options on
+and with both off against raw CTranslate2; this one splits the difference.
+One process builds the server's own translation path (the model with the
+server's CTranslate2 settings, its Batcher with the server's defaults, the
+entity recognizer, the Pipeline, the conversion to the gRPC response) and
+`--concurrency` threads keep it saturated with documents, each thread one
+document at a time, round and round. The options change every `--slot`
+seconds between the four combinations:
+
+* neither: word_alignment off, entities off;
+* alignment: word alignment on (the model is asked for its attention);
+* entities: entity preservation on (recognition, check and repair; the
+  model is asked for its attention, which repairs need), alignment off;
+* both: the server's defaults.
+
+Each round measures every combination once, in an order that rotates
+from round to round, and each combination's documents/s is divided by
+that of "neither" in the same round: the machine's drift (a shared
+machine's speed moves by a quarter from one minute to the next) mostly
+cancels out of these paired ratios. Prints, per combination, the median
+ratio with its p10-p90 over the rounds, documents/s and this process's
+CPU per document (translation included).
+
+Workload: the first ``--sentences`` lines of the FLORES-200 dev set, as
+documents of 10 lines, as in throughput.py. gRPC itself is left out: it
+costs the same whichever options a call asks for.
+
+    python bench/options.py                  # 10 rounds of 4 slots of 8 s: about 7 minutes
+    python bench/options.py --rounds 20 --json options.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from alinea.server.records import OFF, TranslationOptions
+
+REPO = Path(__file__).resolve().parent.parent
+FLORES = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
+LINES_PER_DOCUMENT = 10
+# After each change of options, before the slot's clock starts: calls made under the previous options finish.
+SETTLE_SECONDS = 1.0
+BASELINE = "neither"
+COMBINATIONS = {
+    BASELINE: TranslationOptions(word_alignment=False, entities=OFF),
+    "alignment": TranslationOptions(entities=OFF),
+    "entities": TranslationOptions(word_alignment=False),
+    "both": TranslationOptions(),
+}
+
+
+@dataclass
+class Slot:
+    """One combination's measurement in one round."""
+
+    combination: str
+    documents: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.documents / self.seconds
+
+
+def documents(sentences: int) -> list[str]:
+    lines = FLORES.read_text(encoding="utf-8").splitlines()[:sentences]
+    return ["\n".join(lines[i : i + LINES_PER_DOCUMENT]) for i in range(0, len(lines), LINES_PER_DOCUMENT)]
+
+
+def rotated(round_index: int) -> list[str]:
+    """The combinations in the order of this round: each starts a round in turn."""
+    names = list(COMBINATIONS)
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: float,
+            concurrency: int) -> list[list[Slot]]:
+    """`rounds` rounds, each a slot per combination, with `concurrency` threads translating `docs` throughout."""
+    from alinea.server.batcher import Batcher
+    from alinea.server.config import ServerConfig
+    from alinea.server.entities import recognizer_for
+    from alinea.server.pipeline import Pipeline
+    from alinea.server.registry import ModelRegistry, load_model, primary_subtag, shipped_model_root
+    from alinea.server.service import to_response
+    from alinea.server.translate import TranslatorSettings
+
+    config = ServerConfig()  # the server's defaults, as alinea-server builds them
+    settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads,
+                                  vocabulary_map=config.vocabulary_map)
+    if model_dir is None:
+        model = ModelRegistry.load([shipped_model_root()], settings).resolve("fr", "en")  # the default model
+    else:
+        model = load_model(model_dir, settings)
+    recognizer = recognizer_for(primary_subtag(model.manifest.source_language),
+                                primary_subtag(model.manifest.target_language))
+    if recognizer is None:
+        raise SystemExit(f"options: no entity recognizer for {model.manifest.name}: entities cannot be measured")
+    batcher = Batcher(model.translator, max_batch_tokens=config.max_batch_tokens,
+                      max_wait=config.batch_wait_ms / 1000, workers=config.inter_threads, name=model.manifest.name)
+    pipeline = Pipeline(model, batcher, recognizer=recognizer)
+    current = {"options": COMBINATIONS[BASELINE]}
+    completed = [0]
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def client(k: int) -> None:
+        i = k * len(docs) // concurrency
+        try:
+            while not stop.is_set():
+                to_response("", pipeline.translate(docs[i % len(docs)], current["options"]))
+                with lock:
+                    completed[0] += 1
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    results = []
+    try:
+        for r in range(rounds):
+            slots = []
+            for name in rotated(r):
+                current["options"] = COMBINATIONS[name]
+                time.sleep(SETTLE_SECONDS)
+                done, cpu, started = completed[0], time.process_time(), time.perf_counter()
+                time.sleep(slot_seconds)
+                slots.append(Slot(name, completed[0] - done, time.perf_counter() - started,
+                                  time.process_time() - cpu))
+                if errors:
+                    raise SystemExit(f"options: translation failed: {errors[0]!r}")
+                print(f"round {r + 1}/{rounds}: {name} {slots[-1].rate:.2f} documents/s", file=sys.stderr)
+            results.append(slots)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        batcher.close()
+    return results
+
+
+def summary(rounds: list[list[Slot]]) -> dict[str, dict[str, float]]:
+    """Per combination: the median and p10-p90 of its paired ratio to "neither", documents/s, CPU ms per document."""
+    by_name: dict[str, list[Slot]] = {}
+    ratios: dict[str, list[float]] = {}
+    for slots in rounds:
+        baseline = next(s for s in slots if s.combination == BASELINE)
+        for slot in slots:
+            by_name.setdefault(slot.combination, []).append(slot)
+            ratios.setdefault(slot.combination, []).append(slot.rate / baseline.rate)
+    found = {}
+    for name, slots in by_name.items():
+        deciles = statistics.quantiles(ratios[name], n=10, method="inclusive")  # needs two rounds or more
+        found[name] = {
+            "ratio": statistics.median(ratios[name]),
+            "ratio_p10": deciles[0],
+            "ratio_p90": deciles[-1],
+            "documents_per_second": statistics.median(s.rate for s in slots),
+            "cpu_ms_per_document": sum(s.cpu_seconds for s in slots) / max(1, sum(s.documents for s in slots)) * 1000,
+        }
+    return found
+
+
+def table(found: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["| options on | documents/s | ÷ neither (median) | p10–p90 | CPU ms per document |",
+             "|---|---:|---:|---:|---:|"]
+    for name in COMBINATIONS:
+        f = found[name]
+        lines.append(f"| {name} | {f['documents_per_second']:.2f} | {f['ratio']:.3f}× | "
+                     f"{f['ratio_p10']:.3f}–{f['ratio_p90']:.3f} | {f['cpu_ms_per_document']:.0f} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, help="alinea model directory (default: the shipped default model)")
+    parser.add_argument("--sentences", type=int, default=300, help="FLORES dev lines to translate (default 300)")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of one slot per combination (default 10)")
+    parser.add_argument("--slot", type=float, default=8.0, help="seconds measured per slot (default 8)")
+    parser.add_argument("--concurrency", type=int, default=16, help="client threads (default 16)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be 2 or more: the spread of the ratios needs two rounds")
+    rounds = measure(args.model_dir, documents(args.sentences), args.rounds, args.slot, args.concurrency)
+    found = summary(rounds)
+    print(f"{args.concurrency} threads, {args.rounds} rounds of {len(COMBINATIONS)} slots of {args.slot:g} s, "
+          f"FLORES-200 dev first {args.sentences} lines in documents of {LINES_PER_DOCUMENT}")
+    print("\n".join(table(found)))
+    if args.json:
+        data = {"rounds": [[asdict(s) for s in slots] for slots in rounds], "summary": found, "args": vars(args)}
+        args.json.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
