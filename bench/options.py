@@ -6,8 +6,11 @@ One process builds the server's own translation path (the model with the
 server's CTranslate2 settings, its Batcher with the server's defaults, the
 entity recognizer, the Pipeline, the conversion to the gRPC response) and
 `--concurrency` threads keep it saturated with documents, each thread one
-document at a time, round and round. The options change every `--slot`
-seconds between the four combinations:
+document at a time, round and round. New documents start with one of
+four combinations of options at a time; after each change the documents
+started before it are left SETTLE_SECONDS to finish, then `--slot`
+seconds are measured, counting the documents started with the new
+combination that finish in them:
 
 * neither: word_alignment off, entities off;
 * alignment: word alignment on (the model is asked for its attention);
@@ -27,7 +30,7 @@ Workload: the first ``--sentences`` lines of the FLORES-200 dev set, as
 documents of 10 lines, as in throughput.py. gRPC itself is left out: it
 costs the same whichever options a call asks for.
 
-    python bench/options.py                  # 10 rounds of 4 slots of 8 s: about 7 minutes
+    python bench/options.py                  # 10 rounds of 4 slots of 8 s (after 3 s each): about 8 minutes
     python bench/options.py --rounds 20 --json options.json
 """
 
@@ -47,8 +50,9 @@ from alinea.server.records import OFF, TranslationOptions
 REPO = Path(__file__).resolve().parent.parent
 FLORES = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
 LINES_PER_DOCUMENT = 10
-# After each change of options, before the slot's clock starts: calls made under the previous options finish.
-SETTLE_SECONDS = 1.0
+# After each change of options, before the slot's clock starts: documents started under the previous options
+# finish (at concurrency 16 one takes about 2 s).
+SETTLE_SECONDS = 3.0
 BASELINE = "neither"
 COMBINATIONS = {
     BASELINE: TranslationOptions(word_alignment=False, entities=OFF),
@@ -109,8 +113,8 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
     batcher = Batcher(model.translator, max_batch_tokens=config.max_batch_tokens,
                       max_wait=config.batch_wait_ms / 1000, workers=config.inter_threads, name=model.manifest.name)
     pipeline = Pipeline(model, batcher, recognizer=recognizer)
-    current = {"options": COMBINATIONS[BASELINE]}
-    completed = [0]
+    current = [BASELINE]  # the combination new documents start with
+    completed = dict.fromkeys(COMBINATIONS, 0)  # documents finished, by the combination they started with
     lock = threading.Lock()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -119,9 +123,10 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
         i = k * len(docs) // concurrency
         try:
             while not stop.is_set():
-                to_response("", pipeline.translate(docs[i % len(docs)], current["options"]))
+                name = current[0]
+                to_response("", pipeline.translate(docs[i % len(docs)], COMBINATIONS[name]))
                 with lock:
-                    completed[0] += 1
+                    completed[name] += 1
                 i += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
@@ -134,11 +139,11 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
         for r in range(rounds):
             slots = []
             for name in rotated(r):
-                current["options"] = COMBINATIONS[name]
+                current[0] = name
                 time.sleep(SETTLE_SECONDS)
-                done, cpu, started = completed[0], time.process_time(), time.perf_counter()
+                done, cpu, started = completed[name], time.process_time(), time.perf_counter()
                 time.sleep(slot_seconds)
-                slots.append(Slot(name, completed[0] - done, time.perf_counter() - started,
+                slots.append(Slot(name, completed[name] - done, time.perf_counter() - started,
                                   time.process_time() - cpu))
                 if errors:
                     raise SystemExit(f"options: translation failed: {errors[0]!r}")
