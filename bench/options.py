@@ -47,9 +47,9 @@ from pathlib import Path
 
 from alinea.server.records import OFF, TranslationOptions
 
-REPO = Path(__file__).resolve().parent.parent
-FLORES = REPO / "tests" / "quality" / "flores200-dev" / "flores200-dev.fr"
-LINES_PER_DOCUMENT = 10
+# The throughput bench's workload and model choice (bench/, this script's directory, is on sys.path).
+from throughput import FLORES, LINES_PER_DOCUMENT, default_model_dir, server_translator_settings
+
 # After each change of options, before the slot's clock starts: documents started under the previous options
 # finish (at concurrency 16 one takes about 2 s).
 SETTLE_SECONDS = 3.0
@@ -95,17 +95,12 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
     from alinea.server.config import ServerConfig
     from alinea.server.entities import recognizer_for
     from alinea.server.pipeline import Pipeline
-    from alinea.server.registry import ModelRegistry, load_model, primary_subtag, shipped_model_root
+    from alinea.server.registry import load_model, primary_subtag
     from alinea.server.service import to_response
-    from alinea.server.translate import TranslatorSettings
 
     config = ServerConfig()  # the server's defaults, as alinea-server builds them
-    settings = TranslatorSettings(inter_threads=config.inter_threads, intra_threads=config.intra_threads,
-                                  vocabulary_map=config.vocabulary_map)
-    if model_dir is None:
-        model = ModelRegistry.load([shipped_model_root()], settings).resolve("fr", "en")  # the default model
-    else:
-        model = load_model(model_dir, settings)
+    model_dir = model_dir or default_model_dir()
+    model = load_model(model_dir, server_translator_settings(model_dir))
     recognizer = recognizer_for(primary_subtag(model.manifest.source_language),
                                 primary_subtag(model.manifest.target_language))
     if recognizer is None:

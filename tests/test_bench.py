@@ -120,7 +120,8 @@ def test_threads_bench_prints_every_layout_and_compute_type_with_bleu(tiny_model
         float(row[4]), float(row[6]), float(row[7])  # times and BLEU are numbers
 
 
-def test_options_bench_divides_each_combination_by_neither_in_the_same_round():
+def test_options_bench_divides_each_combination_by_neither_in_the_same_round(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # it imports the throughput bench, as a script would
     bench = load_bench("options")
     Slot = bench.Slot
     rounds = [  # the machine is twice as fast in the second round; the ratios do not see it
