@@ -24,7 +24,11 @@ that of "neither" in the same round: the machine's drift (a shared
 machine's speed moves by a quarter from one minute to the next) mostly
 cancels out of these paired ratios. Prints, per combination, the median
 ratio with its p10-p90 over the rounds, documents/s and this process's
-CPU per document (translation included).
+CPU per document, split between its Python threads (the service's own
+work: segmenting, entity recognition, reading the model's results,
+aligning, carrying entities, building responses) and the threads Python
+did not start (CTranslate2's replicas: the model itself), so that an
+option's cost shows on the side where it is paid.
 
 Workload: the first ``--sentences`` lines of the FLORES-200 dev set, as
 documents of 10 lines, as in throughput.py. gRPC itself is left out: it
@@ -70,6 +74,8 @@ class Slot:
     documents: int
     seconds: float
     cpu_seconds: float
+    # CPU of the Python threads alone (None where the platform cannot read a thread's CPU clock).
+    python_cpu_seconds: float | None = None
 
     @property
     def rate(self) -> float:
@@ -79,6 +85,26 @@ class Slot:
 def documents(sentences: int) -> list[str]:
     lines = FLORES.read_text(encoding="utf-8").splitlines()[:sentences]
     return ["\n".join(lines[i : i + LINES_PER_DOCUMENT]) for i in range(0, len(lines), LINES_PER_DOCUMENT)]
+
+
+def python_thread_cpu() -> dict[int, float] | None:
+    """CPU seconds of each live Python thread, by ident; None without per-thread CPU clocks (Windows)."""
+    if not hasattr(time, "pthread_getcpuclockid"):
+        return None
+    clocks = {}
+    for thread in threading.enumerate():
+        try:
+            clocks[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, ProcessLookupError):  # it ended since enumerate()
+            pass
+    return clocks
+
+
+def cpu_spent(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """CPU the Python threads alive at both readings spent between them."""
+    if before is None or after is None:
+        return None
+    return sum(after[ident] - before[ident] for ident in after.keys() & before.keys())
 
 
 def rotated(round_index: int) -> list[str]:
@@ -136,10 +162,11 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
             for name in rotated(r):
                 current[0] = name
                 time.sleep(SETTLE_SECONDS)
-                done, cpu, started = completed[name], time.process_time(), time.perf_counter()
+                done, cpu, python_cpu = completed[name], time.process_time(), python_thread_cpu()
+                started = time.perf_counter()
                 time.sleep(slot_seconds)
                 slots.append(Slot(name, completed[name] - done, time.perf_counter() - started,
-                                  time.process_time() - cpu))
+                                  time.process_time() - cpu, cpu_spent(python_cpu, python_thread_cpu())))
                 if errors:
                     raise SystemExit(f"options: translation failed: {errors[0]!r}")
                 print(f"round {r + 1}/{rounds}: {name} {slots[-1].rate:.2f} documents/s", file=sys.stderr)
@@ -153,7 +180,8 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
 
 
 def summary(rounds: list[list[Slot]]) -> dict[str, dict[str, float]]:
-    """Per combination: the median and p10-p90 of its paired ratio to "neither", documents/s, CPU ms per document."""
+    """Per combination: the median and p10-p90 of its paired ratio to "neither", documents/s, CPU ms per document
+    (all threads, then the Python threads' and the others' shares where known)."""
     by_name: dict[str, list[Slot]] = {}
     ratios: dict[str, list[float]] = {}
     for slots in rounds:
@@ -164,23 +192,35 @@ def summary(rounds: list[list[Slot]]) -> dict[str, dict[str, float]]:
     found = {}
     for name, slots in by_name.items():
         deciles = statistics.quantiles(ratios[name], n=10, method="inclusive")  # needs two rounds or more
+        documents = max(1, sum(s.documents for s in slots))
+        cpu = sum(s.cpu_seconds for s in slots) / documents * 1000
+        python = None if any(s.python_cpu_seconds is None for s in slots) else (
+            sum(s.python_cpu_seconds for s in slots) / documents * 1000)
         found[name] = {
             "ratio": statistics.median(ratios[name]),
             "ratio_p10": deciles[0],
             "ratio_p90": deciles[-1],
             "documents_per_second": statistics.median(s.rate for s in slots),
-            "cpu_ms_per_document": sum(s.cpu_seconds for s in slots) / max(1, sum(s.documents for s in slots)) * 1000,
+            "cpu_ms_per_document": cpu,
+            "python_cpu_ms_per_document": python,
+            "model_cpu_ms_per_document": None if python is None else cpu - python,
         }
     return found
 
 
 def table(found: dict[str, dict[str, float]]) -> list[str]:
-    lines = ["| options on | documents/s | ÷ neither (median) | p10–p90 | CPU ms per document |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| options on | documents/s | ÷ neither (median) | p10–p90 | CPU ms per document | "
+             "of which Python threads | of which CTranslate2 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def ms(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f}"
+
     for name in COMBINATIONS:
         f = found[name]
         lines.append(f"| {name} | {f['documents_per_second']:.2f} | {f['ratio']:.3f}× | "
-                     f"{f['ratio_p10']:.3f}–{f['ratio_p90']:.3f} | {f['cpu_ms_per_document']:.0f} |")
+                     f"{f['ratio_p10']:.3f}–{f['ratio_p90']:.3f} | {ms(f['cpu_ms_per_document'])} | "
+                     f"{ms(f['python_cpu_ms_per_document'])} | {ms(f['model_cpu_ms_per_document'])} |")
     return lines
 
 

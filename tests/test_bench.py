@@ -125,10 +125,10 @@ def test_options_bench_divides_each_combination_by_neither_in_the_same_round(mon
     bench = load_bench("options")
     Slot = bench.Slot
     rounds = [  # the machine is twice as fast in the second round; the ratios do not see it
-        [Slot("neither", 10, 2.0, 1.0), Slot("alignment", 9, 2.0, 1.0), Slot("entities", 8, 2.0, 1.0),
-         Slot("both", 6, 2.0, 1.2)],
-        [Slot("both", 12, 2.0, 1.2), Slot("neither", 20, 2.0, 1.0), Slot("alignment", 18, 2.0, 1.0),
-         Slot("entities", 16, 2.0, 1.0)],
+        [Slot("neither", 10, 2.0, 1.0, 0.1), Slot("alignment", 9, 2.0, 1.0, 0.2), Slot("entities", 8, 2.0, 1.0, 0.3),
+         Slot("both", 6, 2.0, 1.2, 0.3)],
+        [Slot("both", 12, 2.0, 1.2, 0.6), Slot("neither", 20, 2.0, 1.0, 0.1), Slot("alignment", 18, 2.0, 1.0),
+         Slot("entities", 16, 2.0, 1.0, 0.3)],
     ]
     found = bench.summary(rounds)
     assert found["neither"]["ratio"] == 1.0
@@ -137,6 +137,11 @@ def test_options_bench_divides_each_combination_by_neither_in_the_same_round(mon
     assert found["both"]["ratio_p10"] == pytest.approx(0.6) and found["both"]["ratio_p90"] == pytest.approx(0.6)
     assert found["both"]["documents_per_second"] == 4.5  # median of 3 and 6
     assert found["both"]["cpu_ms_per_document"] == pytest.approx(2.4 / 18 * 1000)
+    assert found["both"]["python_cpu_ms_per_document"] == pytest.approx(0.9 / 18 * 1000)
+    assert found["both"]["model_cpu_ms_per_document"] == pytest.approx(1.5 / 18 * 1000)
+    # One slot without per-thread clocks: no split rather than a split of part of the slots.
+    assert found["alignment"]["python_cpu_ms_per_document"] is None
+    assert "| alignment | 6.75 | 0.900× | 0.900–0.900 | 74 | — | — |" in bench.table(found)
     assert [bench.rotated(r)[0] for r in range(5)] == ["neither", "alignment", "entities", "both", "neither"]
 
 
@@ -149,4 +154,7 @@ def test_options_bench_measures_every_combination_on_a_real_pipeline(tiny_model_
             if line.startswith("| ") and "---" not in line and "options on" not in line}
     assert list(rows) == ["neither", "alignment", "entities", "both"]
     assert "| 1.000× | 1.000–1.000 |" in rows["neither"]
+    for row in rows.values():
+        cpu, python, model = (float(cell) for cell in row.split("|")[5:8])
+        assert 0 < python <= cpu and model == pytest.approx(cpu - python, abs=1)  # Linux reads thread clocks
     assert "round 2/2" in result.stderr
