@@ -28,7 +28,9 @@ CPU per document, split between its Python threads (the service's own
 work: segmenting, entity recognition, reading the model's results,
 aligning, carrying entities, building responses) and the threads Python
 did not start (CTranslate2's replicas: the model itself), so that an
-option's cost shows on the side where it is paid.
+option's cost shows on the side where it is paid. With ``--parts`` it
+also times the service's own work part by part (entity recognition,
+aligning, ...), each part by the CPU clock of the thread that runs it.
 
 Workload: the first ``--sentences`` lines of the FLORES-200 dev set, as
 documents of 10 lines, as in throughput.py. gRPC itself is left out: it
@@ -36,11 +38,14 @@ costs the same whichever options a call asks for.
 
     python bench/options.py                  # 10 rounds of 4 slots of 8 s (after 3 s each): about 8 minutes
     python bench/options.py --rounds 20 --json options.json
+    python bench/options.py --parts            # and where the Python threads' CPU goes
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import json
 import statistics
 import sys
@@ -66,6 +71,55 @@ COMBINATIONS = {
 }
 
 
+# The service's own work, part by part (--parts): where to find each function, and what it does. A part
+# indented under another runs inside it.
+PARTS = (
+    ("alinea.server.pipeline", "Pipeline._prepare", "segmenting and tokenizing"),
+    ("alinea.server.entities", "EntityRecognizer.find", "finding entities (rules and NER)"),
+    ("alinea.server.translate", "_hypothesis", "reading CTranslate2's results (attention included)"),
+    ("alinea.server.pipeline", "Pipeline._segment", "finishing sentences (detokenizing, aligning, entities)"),
+    ("alinea.server.pipeline", "align", "  of which aligning words"),
+    ("alinea.server.pipeline", "carry", "  of which checking and repairing entities"),
+    ("alinea.server.service", "to_response", "building the response"),
+)
+
+
+class PartClock:
+    """CPU seconds spent in each of PARTS, all threads together, once install() has wrapped them.
+
+    Each call is timed by its own thread's CPU clock: time spent waiting
+    (for a lock, for the model) or preempted by another thread is not counted.
+    """
+
+    def __init__(self) -> None:
+        self._seconds = dict.fromkeys((label for _, _, label in PARTS), 0.0)
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        for module, attribute, label in PARTS:
+            owner = importlib.import_module(module)
+            *path, name = attribute.split(".")
+            for step in path:
+                owner = getattr(owner, step)
+            setattr(owner, name, self._timed(getattr(owner, name), label))
+
+    def _timed(self, function, label: str):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            started = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - started
+                with self._lock:
+                    self._seconds[label] += spent
+        return timed
+
+    def read(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._seconds)
+
+
 @dataclass
 class Slot:
     """One combination's measurement in one round."""
@@ -76,6 +130,8 @@ class Slot:
     cpu_seconds: float
     # CPU of the Python threads alone (None where the platform cannot read a thread's CPU clock).
     python_cpu_seconds: float | None = None
+    # CPU seconds in each of PARTS (with --parts).
+    parts: dict[str, float] | None = None
 
     @property
     def rate(self) -> float:
@@ -115,8 +171,13 @@ def rotated(round_index: int) -> list[str]:
 
 
 def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: float,
-            concurrency: int) -> list[list[Slot]]:
-    """`rounds` rounds, each a slot per combination, with `concurrency` threads translating `docs` throughout."""
+            concurrency: int, parts: PartClock | None = None) -> list[list[Slot]]:
+    """`rounds` rounds, each a slot per combination, with `concurrency` threads translating `docs` throughout.
+
+    With `parts`, its functions are timed too (it wraps them before the pipeline is built).
+    """
+    if parts is not None:
+        parts.install()
     from alinea.server.batcher import Batcher
     from alinea.server.config import ServerConfig
     from alinea.server.entities import recognizer_for
@@ -163,10 +224,12 @@ def measure(model_dir: Path | None, docs: list[str], rounds: int, slot_seconds: 
                 current[0] = name
                 time.sleep(SETTLE_SECONDS)
                 done, cpu, python_cpu = completed[name], time.process_time(), python_thread_cpu()
+                in_parts = parts.read() if parts else None
                 started = time.perf_counter()
                 time.sleep(slot_seconds)
                 slots.append(Slot(name, completed[name] - done, time.perf_counter() - started,
-                                  time.process_time() - cpu, cpu_spent(python_cpu, python_thread_cpu())))
+                                  time.process_time() - cpu, cpu_spent(python_cpu, python_thread_cpu()),
+                                  {k: v - in_parts[k] for k, v in parts.read().items()} if parts else None))
                 if errors:
                     raise SystemExit(f"options: translation failed: {errors[0]!r}")
                 print(f"round {r + 1}/{rounds}: {name} {slots[-1].rate:.2f} documents/s", file=sys.stderr)
@@ -205,6 +268,9 @@ def summary(rounds: list[list[Slot]]) -> dict[str, dict[str, float]]:
             "python_cpu_ms_per_document": python,
             "model_cpu_ms_per_document": None if python is None else cpu - python,
         }
+        if all(s.parts is not None for s in slots):
+            found[name]["parts_ms_per_document"] = {
+                label: sum(s.parts[label] for s in slots) / documents * 1000 for label in slots[0].parts}
     return found
 
 
@@ -224,6 +290,19 @@ def table(found: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def parts_table(found: dict[str, dict]) -> list[str]:
+    """The service's own CPU per document, part by part, a column per combination."""
+    lines = ["| part of the service's own work, CPU ms per document | " + " | ".join(COMBINATIONS) + " |",
+             "|---|" + "---:|" * len(COMBINATIONS)]
+    for label in found[BASELINE]["parts_ms_per_document"]:
+        lines.append(f"| {label} | " + " | ".join(f"{found[name]['parts_ms_per_document'][label]:.1f}"
+                                                 for name in COMBINATIONS) + " |")
+    lines.append("| all Python threads | " + " | ".join(
+        "—" if found[name]["python_cpu_ms_per_document"] is None else f"{found[name]['python_cpu_ms_per_document']:.1f}"
+        for name in COMBINATIONS) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, help="alinea model directory (default: the shipped default model)")
@@ -231,15 +310,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="rounds of one slot per combination (default 10)")
     parser.add_argument("--slot", type=float, default=8.0, help="seconds measured per slot (default 8)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads (default 16)")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time the service's own work part by part (entity recognition, aligning, ...)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.rounds < 2:
         parser.error("--rounds must be 2 or more: the spread of the ratios needs two rounds")
-    rounds = measure(args.model_dir, documents(args.sentences), args.rounds, args.slot, args.concurrency)
+    rounds = measure(args.model_dir, documents(args.sentences), args.rounds, args.slot, args.concurrency,
+                     PartClock() if args.parts else None)
     found = summary(rounds)
     print(f"{args.concurrency} threads, {args.rounds} rounds of {len(COMBINATIONS)} slots of {args.slot:g} s, "
           f"FLORES-200 dev first {args.sentences} lines in documents of {LINES_PER_DOCUMENT}")
     print("\n".join(table(found)))
+    if args.parts:
+        print()
+        print("\n".join(parts_table(found)))
     if args.json:
         data = {"rounds": [[asdict(s) for s in slots] for slots in rounds], "summary": found, "args": vars(args)}
         args.json.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

@@ -148,11 +148,18 @@ def test_options_bench_divides_each_combination_by_neither_in_the_same_round(mon
 def test_options_bench_measures_every_combination_on_a_real_pipeline(tiny_model_dir):
     script = BENCH.parent / "options.py"
     result = subprocess.run([sys.executable, str(script), "--model-dir", str(tiny_model_dir), "--rounds", "2",
-                             "--slot", "0.3", "--sentences", "20", "--concurrency", "2"],
+                             "--slot", "0.3", "--sentences", "20", "--concurrency", "2", "--parts"],
                             capture_output=True, text=True, timeout=300, check=True)
-    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines()
+    options_table, parts_table = result.stdout.split("\n\n")
+    rows = {line.split("|")[1].strip(): line for line in options_table.splitlines()
             if line.startswith("| ") and "---" not in line and "options on" not in line}
     assert list(rows) == ["neither", "alignment", "entities", "both"]
+    parts = {line.split("|")[1].strip(): [float(cell) for cell in line.split("|")[2:-1]]
+             for line in parts_table.splitlines() if line.startswith("| ") and "---" not in line and "part of" not in line}
+    assert len(parts) == 8  # the seven parts and all Python threads
+    finding = parts["finding entities (rules and NER)"]
+    assert finding[0] == finding[1] == 0.0 and finding[2] > 0 and finding[3] > 0  # only where entities are on
+    assert parts["segmenting and tokenizing"][0] > 0
     assert "| 1.000× | 1.000–1.000 |" in rows["neither"]
     for row in rows.values():
         cpu, python, model = (float(cell) for cell in row.split("|")[5:8])
