@@ -151,7 +151,7 @@ def python_thread_cpu() -> dict[int, float] | None:
     for thread in threading.enumerate():
         try:
             clocks[thread.ident] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-        except (OSError, ProcessLookupError):  # it ended since enumerate()
+        except OSError:  # it ended since enumerate()
             pass
     return clocks
 
