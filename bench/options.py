@@ -274,14 +274,15 @@ def summary(rounds: list[list[Slot]]) -> dict[str, dict[str, float]]:
     return found
 
 
+def ms(value: float | None, decimals: int = 0) -> str:
+    """A CPU figure for a table: "—" where the platform could not measure it."""
+    return "—" if value is None else f"{value:.{decimals}f}"
+
+
 def table(found: dict[str, dict[str, float]]) -> list[str]:
     lines = ["| options on | documents/s | ÷ neither (median) | p10–p90 | CPU ms per document | "
              "of which Python threads | of which CTranslate2 |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-
-    def ms(value: float | None) -> str:
-        return "—" if value is None else f"{value:.0f}"
-
     for name in COMBINATIONS:
         f = found[name]
         lines.append(f"| {name} | {f['documents_per_second']:.2f} | {f['ratio']:.3f}× | "
@@ -295,11 +296,10 @@ def parts_table(found: dict[str, dict]) -> list[str]:
     lines = ["| part of the service's own work, CPU ms per document | " + " | ".join(COMBINATIONS) + " |",
              "|---|" + "---:|" * len(COMBINATIONS)]
     for label in found[BASELINE]["parts_ms_per_document"]:
-        lines.append(f"| {label} | " + " | ".join(f"{found[name]['parts_ms_per_document'][label]:.1f}"
+        lines.append(f"| {label} | " + " | ".join(ms(found[name]["parts_ms_per_document"][label], 1)
                                                  for name in COMBINATIONS) + " |")
-    lines.append("| all Python threads | " + " | ".join(
-        "—" if found[name]["python_cpu_ms_per_document"] is None else f"{found[name]['python_cpu_ms_per_document']:.1f}"
-        for name in COMBINATIONS) + " |")
+    lines.append("| all Python threads | " + " | ".join(ms(found[name]["python_cpu_ms_per_document"], 1)
+                                                      for name in COMBINATIONS) + " |")
     return lines
 
 
